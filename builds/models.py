@@ -1,0 +1,70 @@
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from releases.validators import IMAGE_TAG_PATTERN, validate_image_tag
+
+from .choices import BuildStatus
+
+
+class Build(models.Model):
+    """What Drone told us about one build; the newest notification's facts win."""
+
+    repo = models.CharField(_("repository"), max_length=255, blank=True, default="")
+    number = models.PositiveBigIntegerField(_("build number"))
+    status = models.CharField(_("status"), max_length=16, choices=BuildStatus.choices)
+    commit = models.CharField(_("commit"), max_length=64, blank=True, default="")
+    branch = models.CharField(_("branch"), max_length=255, blank=True, default="")
+    link = models.URLField(_("link"), max_length=2000, blank=True, default="")
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-number", "-pk"]
+        verbose_name = _("build")
+        verbose_name_plural = _("builds")
+        permissions = [("notify_build", _("Can notify Release Train of a build"))]
+        constraints = [
+            models.UniqueConstraint(fields=["repo", "number"], name="build_repo_number_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="build_number_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=BuildStatus.values), name="build_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-number"], name="build_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.repo or '-'}#{self.number}"
+
+
+class BuildImage(models.Model):
+    build = models.ForeignKey(
+        Build, verbose_name=_("build"), on_delete=models.CASCADE, related_name="images"
+    )
+    application = models.ForeignKey(
+        "releases.Application",
+        verbose_name=_("application"),
+        on_delete=models.PROTECT,
+        related_name="build_images",
+    )
+    image_tag = models.CharField(_("image tag"), max_length=128, validators=[validate_image_tag])
+
+    class Meta:
+        ordering = ["build_id", "application_id"]
+        verbose_name = _("build image")
+        verbose_name_plural = _("build images")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["build", "application"], name="build_image_build_application_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(image_tag__regex=IMAGE_TAG_PATTERN), name="build_image_tag_valid"
+            ),
+        ]
+        indexes = [
+            # "Which successful builds made this tag of this app" (switch check 4, tag lists).
+            models.Index(fields=["application", "image_tag"], name="build_image_app_tag_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}:{self.image_tag}"

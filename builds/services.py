@@ -1,0 +1,104 @@
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from releases.models import Application
+
+from .choices import STATUS_RANK, BuildStatus
+from .models import Build, BuildImage
+from .notifications import BuildNotification
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    build: Build
+    created: bool
+    duplicate: bool
+    stale: bool
+    # True exactly once per build: when a notification first reports it successful.
+    became_success: bool
+
+
+def applications_ensure(*, names: list[str]) -> dict[str, Application]:
+    """Applications by name, registering the ones never seen; two statements at most."""
+    if not names:
+        return {}
+    found = {a.name: a for a in Application.objects.filter(name__in=names)}
+    missing = [name for name in names if name not in found]
+    if missing:
+        Application.objects.bulk_create(
+            [Application(name=n) for n in missing], ignore_conflicts=True
+        )
+        found = {a.name: a for a in Application.objects.filter(name__in=names)}
+    return found
+
+
+def build_record(*, notification: BuildNotification) -> BuildRecord:
+    """Record what Drone said about a build. Caller holds a transaction.
+
+    A constant number of statements, whatever the number of apps. The build row stays locked
+    until the caller commits, so concurrent copies of one notification apply one at a time.
+    """
+    n = notification
+    build = Build.objects.select_for_update().filter(repo=n.repo, number=n.number).first()
+    if build is None:
+        try:
+            with transaction.atomic():
+                build = Build.objects.create(
+                    repo=n.repo,
+                    number=n.number,
+                    status=n.status,
+                    commit=n.commit,
+                    branch=n.branch,
+                    link=n.link,
+                )
+        except IntegrityError:
+            # Another request created it first; from here on this is a known build.
+            build = Build.objects.select_for_update().get(repo=n.repo, number=n.number)
+        else:
+            _images_save(build=build, notification=n)
+            return BuildRecord(
+                build=build,
+                created=True,
+                duplicate=False,
+                stale=False,
+                became_success=n.status == BuildStatus.SUCCESS,
+            )
+
+    if n.status == build.status:
+        return BuildRecord(build, created=False, duplicate=True, stale=False, became_success=False)
+    if STATUS_RANK[n.status] <= STATUS_RANK[build.status]:
+        return BuildRecord(build, created=False, duplicate=False, stale=True, became_success=False)
+
+    build.status = n.status
+    # Optional facts only ever fill in or correct; an absent one keeps what we knew.
+    update_fields = ["status", "updated_at"]
+    for key in ("commit", "branch", "link"):
+        value = getattr(n, key)
+        if value and value != getattr(build, key):
+            setattr(build, key, value)
+            update_fields.append(key)
+    build.save(update_fields=update_fields)
+    _images_save(build=build, notification=n)
+    return BuildRecord(
+        build=build,
+        created=False,
+        duplicate=False,
+        stale=False,
+        became_success=n.status == BuildStatus.SUCCESS,
+    )
+
+
+def _images_save(*, build: Build, notification: BuildNotification) -> None:
+    if not notification.apps:
+        return
+    applications = applications_ensure(names=[a.name for a in notification.apps])
+    BuildImage.objects.bulk_create(
+        [
+            BuildImage(build=build, application=applications[a.name], image_tag=a.image_tag)
+            for a in notification.apps
+        ],
+        update_conflicts=True,
+        unique_fields=["build", "application"],
+        update_fields=["image_tag"],
+    )

@@ -1,0 +1,89 @@
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from .executors import get_executor
+from .models import Deployment
+
+logger = logging.getLogger(__name__)
+
+
+def deployment_create(
+    *, release, environment: str, image_tag: str, config: dict, user, replacing: list[Deployment]
+) -> Deployment:
+    """A new current deployment that supersedes `replacing`. Caller holds their row locks.
+
+    Superseded rows are kept: the chain through `superseded_by` is the release's history.
+    Their Jobs are deleted after commit (see `deployment_jobs_cleanup`).
+    """
+    now = timezone.now()
+    for old in replacing:
+        old.mark_superseded(at=now)
+        # Written before the insert: the database allows one current row per environment.
+        old.save(update_fields=["superseded_at", "status", "finished_at", "cleanup_pending"])
+    deployment = Deployment.objects.create(
+        release_app=release,
+        environment=environment,
+        image_tag=image_tag,
+        config=config,
+        created_by=user,
+    )
+    if replacing:
+        Deployment.objects.filter(pk__in=[d.pk for d in replacing]).update(superseded_by=deployment)
+        for old in replacing:
+            old.superseded_by = deployment
+        deployment_jobs_cleanup_on_commit(deployments=replacing)
+    return deployment
+
+
+def deployment_jobs_cleanup_on_commit(*, deployments: list[Deployment]) -> None:
+    ids = [d.pk for d in deployments if d.cleanup_pending]
+    if ids:
+        transaction.on_commit(lambda: deployment_jobs_cleanup(deployment_ids=ids))
+
+
+def deployment_jobs_cleanup(*, deployment_ids: list[int]) -> list[int]:
+    """Delete the Jobs of these deployments; returns the ids whose Job is now gone.
+
+    Runs outside any transaction. A failure leaves `cleanup_pending` set, so the reconciler
+    retries it; nothing that already committed is undone.
+    """
+    executor = get_executor()
+    done = []
+    pending = Deployment.objects.filter(pk__in=deployment_ids, cleanup_pending=True).order_by("pk")
+    for deployment in pending:
+        try:
+            executor.cancel(deployment)
+        except Exception as exc:
+            logger.warning(
+                "job_delete_failed",
+                extra={
+                    "deployment_id": deployment.pk,
+                    "job_name": deployment.job_name,
+                    "job_namespace": deployment.job_namespace,
+                    "error": repr(exc),
+                },
+            )
+            continue
+        Deployment.objects.filter(pk=deployment.pk).update(cleanup_pending=False)
+        logger.info(
+            "job_deleted",
+            extra={"deployment_id": deployment.pk, "job_name": deployment.job_name},
+        )
+        done.append(deployment.pk)
+    return done
+
+
+def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace: str) -> bool:
+    """Record that the deployment's Job exists. Returns False if the deployment no longer
+    waits for a Job (cancelled meanwhile), in which case the Job is to be deleted."""
+    with transaction.atomic(durable=True):
+        deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+        if deployment.status != "pending":
+            return False
+        deployment.job_name = job_name
+        deployment.job_namespace = job_namespace
+        deployment.start(at=timezone.now())
+        deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
+    return True

@@ -1,0 +1,40 @@
+"""One error vocabulary for the API, the admin and the CLI: a stable code and a human message."""
+
+from django.utils.translation import gettext_lazy as _
+
+# code -> (HTTP status, default message). The admin shows the same messages, translated.
+ERRORS = {
+    "invalid": (400, _("The request is not valid.")),
+    "unknown_app": (400, _("No application has that name.")),
+    "unknown_tag": (400, _("That tag did not come from a successful build of this application.")),
+    "no_successful_build": (400, _("This application has no successful build to take a tag from.")),
+    "permission_denied": (403, _("You do not have permission to do that.")),
+    "not_found": (404, _("Not found.")),
+    "stale_version": (
+        409,
+        _("The release's tag changed since you looked at it; reload and retry."),
+    ),
+    "batch_not_waiting": (
+        409,
+        _("Versions can only be switched while the batch waits for a stage, not while it deploys."),
+    ),
+    "deployment_in_progress": (409, _("A deployment of this release is running.")),
+    "batch_empty": (409, _("The batch has no applications to deploy.")),
+    "batch_name_taken": (
+        409,
+        _("An open batch with that name already exists with other contents."),
+    ),
+    "invalid_transition": (409, _("That is not possible in the batch's current status.")),
+    "concurrent_update": (409, _("Someone else changed this at the same time; retry.")),
+}
+
+
+class DomainError(Exception):
+    def __init__(self, code: str, detail: str | None = None, *, fields: dict | None = None):
+        if code not in ERRORS:
+            raise ValueError(f"unknown error code {code!r}")
+        self.code = code
+        self.status_code, default_detail = ERRORS[code]
+        self.detail = str(detail if detail is not None else default_detail)
+        self.fields = fields or {}
+        super().__init__(f"{code}: {self.detail}")

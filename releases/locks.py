@@ -1,0 +1,59 @@
+"""Every row lock the workflows take, in the one order they take them.
+
+Order: batch -> its releases (by pk) -> their deployments (by pk). A workflow that needs rows of
+several levels takes them top-down through these helpers, so two workflows never wait on each
+other in a cycle. New-tag detection locks releases only (by pk) and never waits for a batch.
+"""
+
+from deployments.models import Deployment
+
+from .errors import DomainError
+from .models import Batch, ReleaseApp
+
+
+def batch_lock(*, batch_id: int) -> Batch:
+    batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
+    if batch is None:
+        raise DomainError("not_found", f"Batch {batch_id} does not exist.")
+    return batch
+
+
+def release_batch_lock(*, release_id: int) -> Batch:
+    """Lock the batch of a release, the first lock of any workflow on that release."""
+    batch_id = ReleaseApp.objects.filter(pk=release_id).values_list("batch_id", flat=True).first()
+    if batch_id is None:
+        raise DomainError("not_found", f"Release {release_id} does not exist.")
+    return batch_lock(batch_id=batch_id)
+
+
+def release_lock(*, release_id: int) -> ReleaseApp:
+    """Caller holds the lock of the release's batch."""
+    return (
+        ReleaseApp.objects.select_for_update(of=("self",))
+        .select_related("application")
+        .get(pk=release_id)
+    )
+
+
+def batch_releases_lock(*, batch_id: int) -> list[ReleaseApp]:
+    """Caller holds the batch lock."""
+    return list(
+        ReleaseApp.objects.select_for_update(of=("self",))
+        .select_related("application")
+        .filter(batch_id=batch_id)
+        .order_by("pk")
+    )
+
+
+def current_deployments_lock(*, release_ids: list[int]) -> list[Deployment]:
+    """Caller holds the locks of these releases."""
+    return list(
+        Deployment.objects.select_for_update()
+        .filter(release_app_id__in=release_ids, superseded_at__isnull=True)
+        .order_by("pk")
+    )
+
+
+def deployment_lock(*, deployment_id: int) -> Deployment:
+    """Caller holds the locks of the deployment's batch and release."""
+    return Deployment.objects.select_for_update().get(pk=deployment_id)

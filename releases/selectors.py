@@ -1,0 +1,68 @@
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef
+
+from builds.choices import BuildStatus
+from builds.models import BuildImage
+from deployments.models import Deployment
+
+from . import rules
+from .errors import DomainError
+from .models import ReleaseApp
+
+HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class ReleaseStatusView:
+    release: ReleaseApp
+    switch_blockers: list[rules.Blocker]
+    current_deployments: list[Deployment]
+    history: list[Deployment]
+
+    @property
+    def can_switch(self) -> bool:
+        return not self.switch_blockers
+
+
+def release_get(*, release_id: int) -> ReleaseApp:
+    release = (
+        ReleaseApp.objects.select_related(
+            "batch", "application", "build", "latest_build", "tag_updated_by"
+        )
+        .annotate(
+            deployment_in_progress=Exists(
+                Deployment.objects.filter(release_app=OuterRef("pk")).in_progress()
+            )
+        )
+        .filter(pk=release_id)
+        .first()
+    )
+    if release is None:
+        raise DomainError("not_found", f"Release {release_id} does not exist.")
+    return release
+
+
+def release_status(*, release_id: int, user) -> ReleaseStatusView:
+    """Everything a person needs to decide on a switch; a constant number of queries."""
+    release = release_get(release_id=release_id)
+    deployments = Deployment.objects.filter(release_app_id=release.pk).select_related("created_by")
+    return ReleaseStatusView(
+        release=release,
+        switch_blockers=rules.switch_blockers(
+            user=user,
+            batch_status=release.batch.status,
+            deployment_in_progress=release.deployment_in_progress,
+        ),
+        current_deployments=list(deployments.current().order_by("environment")),
+        history=list(deployments.order_by("-created_at", "-pk")[:HISTORY_LIMIT]),
+    )
+
+
+def application_tag_choices(*, application_id: int) -> list[BuildImage]:
+    """Tags of this application's successful builds, newest build first."""
+    return list(
+        BuildImage.objects.filter(application_id=application_id, build__status=BuildStatus.SUCCESS)
+        .select_related("build")
+        .order_by("-build__number", "-build_id")
+    )

@@ -1,0 +1,252 @@
+import logging
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from builds.choices import BuildStatus
+from builds.models import BuildImage
+from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, Environment
+from deployments.models import Deployment
+from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
+
+from .. import locks
+from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
+from ..errors import DomainError
+from ..models import Application, Batch, ReleaseApp
+from .outcomes import batch_settle
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    changed: bool
+    batch: Batch
+    deployments: list[Deployment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AppChoice:
+    name: str
+    image_tag: str | None = None
+
+
+def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
+    """A batch of these apps at these tags (default: each app's latest successful tag).
+
+    Retrying the same request finds the batch it made (`changed=False`): an open batch's name
+    is unique, and the same name with other contents is a conflict.
+    """
+    name = (name or "").strip()
+    errors = {}
+    if not name or len(name) > 200:
+        errors["name"] = ["A name of 1 to 200 characters is required."]
+    if not apps:
+        errors["apps"] = ["At least one application is required."]
+    names = [a.name for a in apps]
+    if len(set(names)) != len(names):
+        errors["apps"] = ["Each application may appear once."]
+    if errors:
+        raise DomainError("invalid", "The batch is not valid.", fields=errors)
+
+    applications = {a.name: a for a in Application.objects.filter(name__in=names)}
+    if unknown := [n for n in names if n not in applications]:
+        raise DomainError(
+            "unknown_app",
+            f"No application named {', '.join(unknown)}.",
+            fields={"apps": [f"Unknown application: {n}" for n in unknown]},
+        )
+    chosen = _choose_builds(apps=apps, applications=applications)
+
+    try:
+        with transaction.atomic(durable=True):
+            batch = Batch.objects.create(name=name, created_by=user)
+            ReleaseApp.objects.bulk_create(
+                [
+                    ReleaseApp(
+                        batch=batch,
+                        application=applications[app.name],
+                        image_tag=chosen[app.name][0].image_tag,
+                        build_id=chosen[app.name][0].build_id,
+                        latest_image_tag=chosen[app.name][1].image_tag,
+                        latest_build_id=chosen[app.name][1].build_id,
+                        latest_seen_at=chosen[app.name][1].build.received_at,
+                    )
+                    for app in apps
+                ]
+            )
+    except IntegrityError:
+        existing = Batch.objects.filter(name=name, status__in=OPEN_BATCH_STATUSES).first()
+        wanted = {(n, chosen[n][0].image_tag) for n in names}
+        if existing and wanted == set(
+            existing.releases.values_list("application__name", "image_tag")
+        ):
+            return BatchResult(changed=False, batch=existing)
+        raise DomainError("batch_name_taken", f"An open batch is already named {name!r}.") from None
+    logger.info(
+        "batch_created",
+        extra={"batch_id": batch.pk, "apps": names, "user": getattr(user, "username", None)},
+    )
+    return BatchResult(changed=True, batch=batch)
+
+
+def _choose_builds(*, apps, applications) -> dict[str, tuple[BuildImage, BuildImage]]:
+    """For each app: (the image of the chosen tag, the image of its latest successful build)."""
+    successful = BuildImage.objects.filter(
+        application__in=applications.values(), build__status=BuildStatus.SUCCESS
+    )
+    latest_numbers = successful.values("application_id").annotate(top=Max("build__number"))
+    latest = {
+        image.application_id: image
+        for image in successful.select_related("build")
+        .filter(build__number__in=[row["top"] for row in latest_numbers])
+        .order_by("build__number", "pk")
+    }
+    requested = {a.image_tag for a in apps if a.image_tag}
+    by_tag = {
+        (image.application_id, image.image_tag): image
+        for image in successful.select_related("build")
+        .filter(image_tag__in=requested)
+        .order_by("build__number", "pk")
+    }
+    chosen, errors = {}, {}
+    for app in apps:
+        application = applications[app.name]
+        newest = latest.get(application.pk)
+        if newest is None:
+            errors[app.name] = "no_successful_build"
+            continue
+        image = by_tag.get((application.pk, app.image_tag)) if app.image_tag else newest
+        if image is None:
+            errors[app.name] = "unknown_tag"
+            continue
+        chosen[app.name] = (image, newest)
+    if errors:
+        code = "unknown_tag" if "unknown_tag" in errors.values() else "no_successful_build"
+        raise DomainError(
+            code,
+            fields={"apps": [f"{name}: {err.replace('_', ' ')}" for name, err in errors.items()]},
+        )
+    return chosen
+
+
+def start_pre_deploy(*, batch_id: int, user) -> BatchResult:
+    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PRE)
+
+
+def start_prod_deploy(*, batch_id: int, user) -> BatchResult:
+    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PROD)
+
+
+# Per stage: the batch's waiting and deploying states, its transition, and which releases need
+# the stage and how they start it.
+_STAGES = {
+    Environment.PRE: (
+        BatchStatus.PRE_WAITING,
+        BatchStatus.PRE_DEPLOYING,
+        "start_pre_deploy",
+        {ReleaseStatus.PENDING, ReleaseStatus.PRE_FAILED},
+        "start_pre",
+    ),
+    Environment.PROD: (
+        BatchStatus.PROD_WAITING,
+        BatchStatus.PROD_DEPLOYING,
+        "start_prod_deploy",
+        {ReleaseStatus.PRE_DEPLOYED, ReleaseStatus.PROD_FAILED},
+        "start_prod",
+    ),
+}
+
+
+def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
+    """Queue a deployment for each release that needs this stage; the reconciler runs them.
+
+    Nothing talks to Kubernetes here. A pending deployment left by a switch is reused; a
+    finished one is superseded by a fresh one with the same config.
+    """
+    waiting, deploying, batch_transition, needing, release_transition = _STAGES[environment]
+    with transaction.atomic(durable=True):
+        batch = locks.batch_lock(batch_id=batch_id)
+        if batch.status == deploying:
+            return BatchResult(changed=False, batch=batch)
+        if batch.status != waiting:
+            raise DomainError(
+                "invalid_transition",
+                f"The batch is {batch.status}; {environment} can only start from {waiting}.",
+            )
+        releases = locks.batch_releases_lock(batch_id=batch.pk)
+        if not releases:
+            raise DomainError("batch_empty")
+        to_deploy = [r for r in releases if r.status in needing]
+        current = {
+            (d.release_app_id, d.environment): d
+            for d in locks.current_deployments_lock(release_ids=[r.pk for r in to_deploy])
+        }
+        getattr(batch, batch_transition)()
+        batch.save(update_fields=["status", "updated_at"])
+
+        deployments = []
+        for release in to_deploy:
+            existing = current.get((release.pk, environment))
+            reusable = (
+                existing is not None
+                and existing.status == "pending"
+                and not existing.job_name
+                and existing.image_tag == release.image_tag
+            )
+            if reusable:
+                deployment = existing
+            else:
+                deployment = deployment_create(
+                    release=release,
+                    environment=environment,
+                    image_tag=release.image_tag,
+                    config=existing.config
+                    if existing
+                    else release.application.deploy_config_for(environment),
+                    user=user,
+                    replacing=[existing] if existing else [],
+                )
+            getattr(release, release_transition)()
+            release.save(update_fields=["status"])
+            deployments.append(deployment)
+        # With nothing left to deploy the stage is already done.
+        batch_settle(batch=batch)
+    logger.info(
+        "batch_stage_changed",
+        extra={
+            "batch_id": batch.pk,
+            "to": batch.status,
+            "user": getattr(user, "username", None),
+            "deployments": [d.pk for d in deployments],
+        },
+    )
+    return BatchResult(changed=True, batch=batch, deployments=deployments)
+
+
+def cancel_batch(*, batch_id: int, user) -> BatchResult:
+    """Cancel the batch and its unfinished deployments; their Jobs are deleted after commit."""
+    with transaction.atomic(durable=True):
+        batch = locks.batch_lock(batch_id=batch_id)
+        if batch.status == BatchStatus.CANCELLED:
+            return BatchResult(changed=False, batch=batch)
+        if batch.status == BatchStatus.COMPLETED:
+            raise DomainError("invalid_transition", "A completed batch cannot be cancelled.")
+        releases = locks.batch_releases_lock(batch_id=batch.pk)
+        unfinished = [
+            d
+            for d in locks.current_deployments_lock(release_ids=[r.pk for r in releases])
+            if d.status in UNFINISHED_DEPLOYMENT_STATUSES
+        ]
+        batch.cancel()
+        batch.save(update_fields=["status", "updated_at"])
+        for deployment in unfinished:
+            deployment.cancel(at=batch.updated_at)
+            deployment.save(update_fields=["status", "finished_at", "cleanup_pending"])
+        deployment_jobs_cleanup_on_commit(deployments=unfinished)
+    logger.info(
+        "batch_stage_changed",
+        extra={"batch_id": batch.pk, "to": batch.status, "user": getattr(user, "username", None)},
+    )
+    return BatchResult(changed=True, batch=batch, deployments=unfinished)

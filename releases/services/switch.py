@@ -1,0 +1,172 @@
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from builds.choices import BuildStatus
+from builds.models import Build
+from deployments.choices import Environment
+from deployments.models import Deployment
+from deployments.services import deployment_create
+
+from .. import locks, rules
+from ..choices import BatchStatus
+from ..errors import DomainError
+from ..metrics import switch_rejections, version_switches
+from ..models import Batch, ReleaseApp
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SwitchResult:
+    changed: bool
+    release: ReleaseApp
+    previous_image_tag: str
+    batch_status: str
+    deployment: Deployment | None = None
+    superseded_deployment_ids: list[int] = field(default_factory=list)
+
+
+def switch_version(
+    *,
+    release_id: int,
+    user,
+    image_tag: str | None = None,
+    expected_image_tag: str | None = None,
+) -> SwitchResult:
+    """Switch a release to another tag (by default its latest), if and only if it is safe.
+
+    Checks run in a fixed order and the first failure answers (see SPEC §5); a switch whose
+    effect already holds answers `changed=False`. Locks batch -> release -> deployments, so a
+    switch and a stage start on one batch never interleave. The superseded Jobs are deleted
+    after commit.
+    """
+    try:
+        result = _switch(
+            release_id=release_id,
+            user=user,
+            image_tag=image_tag,
+            expected_image_tag=expected_image_tag,
+        )
+    except DomainError as error:
+        version_switches.labels(result="rejected").inc()
+        switch_rejections.labels(code=error.code).inc()
+        logger.warning(
+            "switch_rejected",
+            extra={
+                "release_id": release_id,
+                "user": getattr(user, "username", None),
+                "image_tag": image_tag,
+                "code": error.code,
+            },
+        )
+        raise
+    version_switches.labels(result="changed" if result.changed else "unchanged").inc()
+    logger.info(
+        "version_switched" if result.changed else "switch_unchanged",
+        extra={
+            "release_id": release_id,
+            "app": result.release.application.name,
+            "from": result.previous_image_tag,
+            "to": result.release.image_tag,
+            "user": getattr(user, "username", None),
+            "batch_status": result.batch_status,
+        },
+    )
+    return result
+
+
+def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
+    if blocker := rules.permission_blocker(user):
+        raise DomainError(blocker.code, "You need the switch_version permission to switch.")
+
+    with transaction.atomic(durable=True):
+        batch = locks.release_batch_lock(release_id=release_id)
+        release = locks.release_lock(release_id=release_id)
+        current_tag = release.image_tag
+
+        if expected_image_tag is not None and expected_image_tag != current_tag:
+            raise DomainError(
+                "stale_version",
+                f"The release is at {current_tag}, not {expected_image_tag}; reload and retry.",
+            )
+
+        target = image_tag or release.latest_image_tag
+        if not target or target == current_tag:
+            return SwitchResult(
+                changed=False,
+                release=release,
+                previous_image_tag=current_tag,
+                batch_status=batch.status,
+            )
+
+        build = _successful_build_of(application_id=release.application_id, image_tag=target)
+        if build is None:
+            raise DomainError(
+                "unknown_tag",
+                f"No successful build of {release.application.name} produced {target}.",
+                fields={"image_tag": ["Not a tag of a successful build of this application."]},
+            )
+
+        if blocker := rules.batch_waiting_blocker(batch.status):
+            raise DomainError(blocker.code, f"The batch is {batch.status}; wait until it waits.")
+
+        current = locks.current_deployments_lock(release_ids=[release.pk])
+        in_progress = Deployment.objects.filter(release_app=release).in_progress().exists()
+        if blocker := rules.deployment_blocker(in_progress):
+            raise DomainError(blocker.code)
+
+        return _switch_effects(
+            batch=batch, release=release, build=build, target=target, current=current, user=user
+        )
+
+
+def _switch_effects(
+    *, batch: Batch, release: ReleaseApp, build: Build, target: str, current: list[Deployment], user
+) -> SwitchResult:
+    previous_tag = release.image_tag
+    release.switch_version(image_tag=target, build=build, user=user, at=timezone.now())
+    release.save(update_fields=["image_tag", "build", "tag_updated_at", "tag_updated_by", "status"])
+
+    if batch.status == BatchStatus.PROD_WAITING:
+        # The new tag has not been to pre; the batch goes back to pre for it.
+        batch.reopen_pre()
+        batch.save(update_fields=["status", "updated_at"])
+        logger.info(
+            "batch_stage_changed",
+            extra={"batch_id": batch.pk, "to": batch.status, "reason": "reopen_pre"},
+        )
+
+    pre = next((d for d in current if d.environment == Environment.PRE), None)
+    config = pre.config if pre else release.application.deploy_config_for(Environment.PRE)
+    deployment = deployment_create(
+        release=release,
+        environment=Environment.PRE,
+        image_tag=target,
+        config=config,
+        user=user,
+        replacing=current,
+    )
+    return SwitchResult(
+        changed=True,
+        release=release,
+        previous_image_tag=previous_tag,
+        batch_status=batch.status,
+        deployment=deployment,
+        superseded_deployment_ids=[d.pk for d in current],
+    )
+
+
+def _successful_build_of(*, application_id: int, image_tag: str) -> Build | None:
+    """The newest successful build of this application that produced this tag."""
+    return (
+        Build.objects.filter(
+            status=BuildStatus.SUCCESS,
+            images__application_id=application_id,
+            images__image_tag=image_tag,
+        )
+        .order_by("-number", "-pk")
+        .first()
+    )

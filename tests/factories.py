@@ -1,0 +1,73 @@
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+
+from builds.choices import BuildStatus
+from builds.models import Build, BuildImage
+from releases.models import Application, Batch, ReleaseApp
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("pw")
+
+    @factory.post_generation
+    def permissions(self, create, extracted, **kwargs):
+        """`UserFactory(permissions=["releases.switch_version"])`."""
+        for perm in extracted or []:
+            app_label, codename = perm.split(".")
+            self.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
+class ApplicationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Application
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"app-{n}")
+
+
+class BuildFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Build
+
+    repo = "org/repo"
+    number = factory.Sequence(lambda n: n + 1)
+    status = BuildStatus.SUCCESS
+
+
+class BuildImageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BuildImage
+
+    build = factory.SubFactory(BuildFactory)
+    application = factory.SubFactory(ApplicationFactory)
+    image_tag = factory.Sequence(lambda n: f"v1.0.{n}")
+
+
+class BatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Batch
+
+    name = factory.Sequence(lambda n: f"batch {n}")
+
+
+class ReleaseAppFactory(factory.django.DjangoModelFactory):
+    """A release at the tag of a successful build; status starts `pending` as in real life."""
+
+    class Meta:
+        model = ReleaseApp
+
+    batch = factory.SubFactory(BatchFactory)
+    application = factory.SubFactory(ApplicationFactory)
+    image_tag = factory.LazyAttribute(lambda o: o.build.images.get().image_tag if o.build else "v1")
+    build = factory.LazyAttribute(
+        lambda o: BuildImageFactory(application=o.application).build
+    )
