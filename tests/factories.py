@@ -68,6 +68,4 @@ class ReleaseAppFactory(factory.django.DjangoModelFactory):
     batch = factory.SubFactory(BatchFactory)
     application = factory.SubFactory(ApplicationFactory)
     image_tag = factory.LazyAttribute(lambda o: o.build.images.get().image_tag if o.build else "v1")
-    build = factory.LazyAttribute(
-        lambda o: BuildImageFactory(application=o.application).build
-    )
+    build = factory.LazyAttribute(lambda o: BuildImageFactory(application=o.application).build)

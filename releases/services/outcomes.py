@@ -43,8 +43,12 @@ def apply_deployment_outcome(*, deployment_id: int, outcome: str, error: str = "
         batch = locks.release_batch_lock(release_id=release_id)
         release = locks.release_lock(release_id=release_id)
         deployment = locks.deployment_lock(deployment_id=deployment_id)
-        if deployment.status != DeploymentStatus.RUNNING:
-            # Already applied, or cancelled/superseded meanwhile: the first word stands.
+        # A Job that never got created (an invalid spec) can still fail its pending deployment.
+        applicable = (DeploymentStatus.RUNNING,) + (
+            (DeploymentStatus.PENDING,) if outcome == DeploymentStatus.FAILED else ()
+        )
+        if deployment.status not in applicable:
+            # Already applied, or cancelled meanwhile: the first word stands.
             return OutcomeResult(changed=False, deployment=deployment, batch=batch)
 
         now = timezone.now()

@@ -31,9 +31,7 @@ def _batch_status(batch) -> str:
 
 
 def _statuses(batch) -> dict[str, str]:
-    return dict(
-        ReleaseApp.objects.filter(batch=batch).values_list("application__name", "status")
-    )
+    return dict(ReleaseApp.objects.filter(batch=batch).values_list("application__name", "status"))
 
 
 def test_create_batch_defaults_to_latest_successful_tag(user):
