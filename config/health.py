@@ -1,10 +1,18 @@
 """Probes for load balancers and Kubernetes, and the Prometheus scrape endpoint."""
 
+import os
+
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 
 
 @require_GET
@@ -28,4 +36,15 @@ def readyz(request):
 
 @require_GET
 def metrics(request):
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    """Every counter of this host's processes.
+
+    Under gunicorn each worker counts on its own; with `PROMETHEUS_MULTIPROC_DIR` set (before
+    any process starts) they write to files there, and the scrape sums them, whichever worker
+    answers. Without it (runserver, tests) the process's own registry is the whole truth.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,7 +1,7 @@
 """Production: every secret comes from the environment and nothing insecure has a default."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, logging_config
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 DATABASES = {"default": env.db("DATABASE_URL")}
@@ -17,4 +17,10 @@ CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Preloading binds the whole domain to HTTPS for months and is hard to undo: the operator opts
+# in with DJANGO_SECURE_HSTS_PRELOAD=true; until then its reminder is not a problem to report.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))

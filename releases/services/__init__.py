@@ -4,6 +4,7 @@ API views, admin actions and management commands call these and nothing else, so
 never disagree about what is allowed.
 """
 
+from .backfill import backfill_latest_tags
 from .batches import cancel_batch, create_batch, start_pre_deploy, start_prod_deploy
 from .detection import ingest_build_notification
 from .outcomes import apply_deployment_outcome
@@ -11,6 +12,7 @@ from .switch import switch_version
 
 __all__ = [
     "apply_deployment_outcome",
+    "backfill_latest_tags",
     "cancel_batch",
     "create_batch",
     "ingest_build_notification",

@@ -1,0 +1,25 @@
+"""gunicorn settings for the web process (the demo and the container); all from the environment.
+
+`gunicorn --config config/gunicorn.py config.wsgi`
+"""
+
+import os
+
+from prometheus_client import multiprocess
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+# Django's logging (config.middleware) writes one line per request, with its request id and
+# user; gunicorn's access log would repeat it without them.
+accesslog = None
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):
+    # A dead worker's live gauges must stop counting; its counters stay summed in.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

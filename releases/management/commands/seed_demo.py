@@ -1,0 +1,191 @@
+"""Demo data for `make run`: users, a Drone token, applications, builds and one open batch.
+
+Everything goes through the same workflows Drone and people use (ingestion, batch creation),
+and a second run changes nothing. The credentials are public: never run this in production.
+"""
+
+import json
+import shlex
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Max
+from rest_framework.authtoken.models import Token
+
+from builds.models import Build
+from builds.notifications import AppImage, BuildNotification
+from releases.choices import OPEN_BATCH_STATUSES
+from releases.models import Batch
+from releases.services import create_batch, ingest_build_notification
+from releases.services.batches import AppChoice
+
+REPO = "acme/shop"
+BATCH_NAME = "Demo release"
+VIEW_PERMISSIONS = [
+    "releases.view_application",
+    "releases.view_batch",
+    "releases.view_releaseapp",
+    "builds.view_build",
+    "builds.view_buildimage",
+    "deployments.view_deployment",
+]
+GROUPS = {
+    "Release engineers": [
+        *VIEW_PERMISSIONS,
+        "releases.switch_version",
+        "releases.deploy_batch",
+    ],
+    "Viewers": VIEW_PERMISSIONS,
+    "CI": ["builds.notify_build"],
+}
+# username -> (password, token, group, is_staff, is_superuser, what they show)
+USERS = {
+    "admin": ("admin-demo", None, None, True, True, "superuser"),
+    "alice": (
+        "alice-demo",
+        "demo-token-alice",
+        "Release engineers",
+        True,
+        False,
+        "may switch versions and start stages",
+    ),
+    "bob": ("bob-demo", "demo-token-bob", "Viewers", True, False, "sees new tags, cannot switch"),
+    "drone": (None, "demo-token-drone", "CI", False, False, "Drone's service account"),
+}
+# Builds before the batch exists, then one after it: the batch sees a pending new tag of api.
+BUILDS_BEFORE = [
+    (101, "success", {"api": "v1.4.0", "web": "v2.3.0", "worker": "v0.9.0"}),
+    (102, "success", {"api": "v1.4.1", "web": "v2.3.1"}),
+    (103, "failure", {"worker": "v0.9.1"}),
+]
+BATCH_TAGS = {"api": "v1.4.1", "web": "v2.3.1", "worker": "v0.9.0"}
+BUILDS_AFTER = [(104, "success", {"api": "v1.5.0"})]
+
+
+class Command(BaseCommand):
+    help = "Create the demo users, token, applications, builds and one open batch (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="Where the web server listens, for the URLs and curl commands printed.",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even though DEBUG is off (the demo credentials are public).",
+        )
+
+    def handle(self, *args, base_url, force, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "DEBUG is off: this looks like production, and the demo credentials are public. "
+                "Pass --force to seed anyway."
+            )
+        self._users()
+        for number, status, apps in BUILDS_BEFORE:
+            self._notify(number, status, apps)
+        batch = Batch.objects.filter(name=BATCH_NAME, status__in=OPEN_BATCH_STATUSES).first()
+        if batch is None:
+            batch = create_batch(
+                name=BATCH_NAME,
+                apps=[AppChoice(name, tag) for name, tag in BATCH_TAGS.items()],
+                user=get_user_model().objects.get(username="alice"),
+            ).batch
+        for number, status, apps in BUILDS_AFTER:
+            self._notify(number, status, apps)
+        if options["verbosity"] >= 1:
+            self._summary(batch=batch, base_url=base_url.rstrip("/"))
+
+    @transaction.atomic
+    def _users(self) -> None:
+        User = get_user_model()
+        for group_name, perms in GROUPS.items():
+            group, _ = Group.objects.get_or_create(name=group_name)
+            group.permissions.set([_permission(p) for p in perms])
+        for username, (password, token, group, staff, superuser, _) in USERS.items():
+            user, _ = User.objects.get_or_create(username=username)
+            user.is_staff, user.is_superuser, user.is_active = staff, superuser, True
+            if password is None:
+                user.set_unusable_password()
+            elif not user.check_password(password):
+                user.set_password(password)
+            user.save()
+            user.groups.set([Group.objects.get(name=group)] if group else [])
+            if token:
+                Token.objects.filter(user=user).exclude(key=token).delete()
+                Token.objects.get_or_create(user=user, key=token)
+
+    def _notify(self, number: int, status: str, apps: dict[str, str]) -> None:
+        ingest_build_notification(
+            notification=BuildNotification(
+                number=number,
+                status=status,
+                apps=tuple(AppImage(name, tag) for name, tag in apps.items()),
+                repo=REPO,
+                branch="main",
+            )
+        )
+
+    def _summary(self, *, batch: Batch, base_url: str) -> None:
+        release = batch.releases.select_related("application").filter(has_new_tag=True).first()
+        next_number = (Build.objects.filter(repo=REPO).aggregate(top=Max("number"))["top"] or 0) + 1
+        body = json.dumps(
+            {
+                "build_number": next_number,
+                "build_status": "success",
+                "apps": [{"name": "web", "image_tag": f"v2.4.0-b{next_number}"}],
+                "repo": REPO,
+                "branch": "main",
+            }
+        )
+        drone_token = USERS["drone"][1]
+        lines = [
+            "",
+            "Release Train demo",
+            f"  Admin:     {base_url}/admin/",
+            f"  API docs:  {base_url}/api/docs/",
+            f"  Metrics:   {base_url}/metrics",
+            "",
+            "  user    password     API token           role",
+        ]
+        for username, (password, token, _, _, _, role) in USERS.items():
+            lines.append(f"  {username:<7} {password or '-':<12} {token or '-':<19} {role}")
+        lines += [
+            "",
+            f"  Batch #{batch.pk} {batch.name!r} is {batch.status}.",
+        ]
+        if release:
+            lines.append(
+                f"  Release #{release.pk} ({release.application.name}) runs "
+                f"{release.image_tag}; new tag {release.latest_image_tag} is waiting."
+            )
+        lines += [
+            "",
+            "Send a new build, as Drone would:",
+            f"  curl -sS -X POST {base_url}/api/v1/builds/notify \\",
+            f"    -H 'Authorization: Bearer {drone_token}' -H 'Content-Type: application/json' \\",
+            f"    -d {shlex.quote(body)}",
+        ]
+        if release:
+            lines += [
+                "",
+                "Switch a release to its latest tag, as alice:",
+                f"  curl -sS -X POST {base_url}/api/v1/releases/{release.pk}/switch-version \\",
+                f"    -H 'Authorization: Bearer {USERS['alice'][1]}' "
+                "-H 'Content-Type: application/json' -d '{}'",
+                "",
+                "See its status:",
+                f"  curl -sS {base_url}/api/v1/releases/{release.pk}/status \\",
+                f"    -H 'Authorization: Bearer {USERS['alice'][1]}'",
+            ]
+        self.stdout.write("\n".join(lines) + "\n")
+
+
+def _permission(dotted: str) -> Permission:
+    app_label, codename = dotted.split(".")
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
