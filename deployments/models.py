@@ -63,6 +63,11 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
         related_name="supersedes",
     )
     cleanup_pending = models.BooleanField(_("Job cleanup pending"), default=False)
+    # A reconciler's lease on this row while it talks to the executor outside any transaction:
+    # others skip the row until the lease runs out, so a live reconciler's work is never
+    # duplicated and a crashed one's is picked up once the lease expires.
+    claimed_by = models.CharField(_("claimed by"), max_length=100, blank=True, default="")
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
 
     objects = DeploymentQuerySet.as_manager()
 
