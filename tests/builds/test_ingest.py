@@ -1,0 +1,202 @@
+"""New-tag detection from Drone's notifications (SPEC §4)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from builds.models import Build, BuildImage
+from builds.notifications import AppImage, BuildNotification
+from releases.models import Application, ReleaseApp
+from releases.services import (
+    cancel_batch,
+    create_batch,
+    ingest_build_notification,
+    start_pre_deploy,
+)
+from releases.services.batches import AppChoice
+from tests.factories import UserFactory
+from tests.helpers import notify
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user():
+    return UserFactory(permissions=["releases.deploy_batch"])
+
+
+def _release(batch, app="api") -> ReleaseApp:
+    return ReleaseApp.objects.get(batch=batch, application__name=app)
+
+
+def _batch(user, name="Nov", apps=("api",)):
+    return create_batch(name=name, apps=[AppChoice(a) for a in apps], user=user).batch
+
+
+def test_first_notification_records_build_images_and_registers_apps():
+    result = notify(11, {"api": "v1.2.3", "web": "w7"})
+
+    assert (result.created, result.duplicate, result.stale) == (True, False, False)
+    build = Build.objects.get()
+    assert (build.repo, build.number, build.status) == ("org/repo", 11, "success")
+    assert set(BuildImage.objects.values_list("application__name", "image_tag")) == {
+        ("api", "v1.2.3"),
+        ("web", "w7"),
+    }
+    assert set(Application.objects.values_list("name", flat=True)) == {"api", "web"}
+
+
+def test_every_status_is_recorded_but_only_success_detects(user):
+    notify(1, {"api": "v1"})
+    batch = _batch(user)
+
+    for number, status in enumerate(["failure", "error", "killed", "running", "pending"], 2):
+        result = notify(number, {"api": f"v{number}"}, status=status)
+        assert result.created and result.new_tags == []
+
+    assert Build.objects.count() == 6
+    assert _release(batch).latest_image_tag == "v1"
+
+
+def test_success_marks_new_tag_in_every_open_batch_even_while_deploying(user, executor):
+    notify(1, {"api": "v1", "web": "w1"})
+    waiting = _batch(user, "waiting", ("api", "web"))
+    deploying = _batch(user, "deploying", ("api",))
+    start_pre_deploy(batch_id=deploying.pk, user=user)
+    cancelled = _batch(user, "cancelled", ("api",))
+    cancel_batch(batch_id=cancelled.pk, user=user)
+
+    result = notify(2, {"api": "v2"})
+
+    assert [(t.app, t.image_tag) for t in result.new_tags] == [("api", "v2")]
+    assert sorted(result.new_tags[0].release_ids) == sorted(
+        [_release(waiting).pk, _release(deploying).pk]
+    )
+    for batch in (waiting, deploying):
+        release = _release(batch)
+        assert (release.image_tag, release.latest_image_tag, release.has_new_tag) == (
+            "v1",
+            "v2",
+            True,
+        )
+        assert release.latest_build.number == 2 and release.latest_seen_at is not None
+    # A closed batch is history: it does not learn of new tags.
+    assert _release(cancelled).latest_image_tag == "v1"
+    # An app absent from the notification is untouched.
+    assert _release(waiting, "web").has_new_tag is False
+
+
+def test_duplicate_notification_changes_nothing(user):
+    notify(1, {"api": "v1"})
+    batch = _batch(user)
+    first = notify(2, {"api": "v2"})
+    seen_at = _release(batch).latest_seen_at
+
+    again = notify(2, {"api": "v2"})
+
+    assert first.created and again.duplicate and not again.created
+    assert again.new_tags == []
+    assert _release(batch).latest_seen_at == seen_at
+    assert Build.objects.filter(number=2).count() == 1
+
+
+def test_progressing_status_is_applied_and_detects_once(user):
+    notify(1, {"api": "v1"})
+    batch = _batch(user)
+
+    running = notify(2, {"api": "v2"}, status="running")
+    success = notify(2, {"api": "v2"}, status="success")
+    again = notify(2, {"api": "v2"}, status="success")
+
+    assert running.created and running.new_tags == []
+    assert not success.created and not success.stale and not success.duplicate
+    assert [t.image_tag for t in success.new_tags] == ["v2"]
+    assert again.duplicate and again.new_tags == []
+    assert Build.objects.get(number=2).status == "success"
+    assert _release(batch).has_new_tag
+
+
+def test_final_status_never_regresses(user):
+    notify(1, {"api": "v1"})
+    batch = _batch(user)
+    notify(2, {"api": "v2"})
+
+    late_running = notify(2, {"api": "v2"}, status="running")
+    late_failure = notify(2, {"api": "v2"}, status="failure")
+
+    assert late_running.stale and late_failure.stale
+    assert Build.objects.get(number=2).status == "success"
+    assert _release(batch).latest_image_tag == "v2"
+
+
+def test_out_of_order_delivery_never_moves_latest_backwards(user):
+    notify(1, {"api": "v1"})
+    batch = _batch(user)
+
+    notify(5, {"api": "v5"})
+    late = notify(3, {"api": "v3"})
+
+    assert late.created and late.new_tags == []
+    release = _release(batch)
+    assert (release.latest_image_tag, release.latest_build.number) == ("v5", 5)
+
+
+def test_new_tag_equal_to_chosen_tag_is_not_a_new_tag(user):
+    notify(1, {"api": "v1"})
+    batch = _batch(user)
+
+    notify(2, {"api": "v1"})  # a rebuild of the same tag
+
+    release = _release(batch)
+    assert (release.latest_build.number, release.has_new_tag) == (2, False)
+
+
+def test_invalid_notification_is_rejected_before_anything_is_written():
+    from releases.errors import DomainError
+
+    with pytest.raises(DomainError) as err:
+        notify(3, {"api": "not a tag!"})
+
+    assert err.value.code == "invalid"
+    assert "apps" in err.value.fields
+    assert not Build.objects.exists() and not Application.objects.exists()
+
+
+def test_a_failure_inside_the_transaction_writes_nothing(user, monkeypatch):
+    notify(1, {"api": "v1"})
+    _batch(user)
+
+    def explode(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("releases.services.detection.new_tags_detect", explode)
+    with pytest.raises(RuntimeError):
+        notify(2, {"api": "v2", "brand-new": "b1"})
+
+    # The build, its images and the auto-registered application all rolled back together.
+    assert not Build.objects.filter(number=2).exists()
+    assert not Application.objects.filter(name="brand-new").exists()
+
+
+def _statements_to_ingest(user, app_count: int, prefix: str) -> int:
+    # History: earlier builds, and three open batches holding every app.
+    names = [f"{prefix}-{i}" for i in range(app_count)]
+    for number in range(1, 4):
+        notify(number, {n: f"v{number}" for n in names}, repo=prefix)
+    for b in range(3):
+        create_batch(name=f"{prefix}{b}", apps=[AppChoice(n) for n in names], user=user)
+    notification = BuildNotification(
+        number=10, status="success", apps=tuple(AppImage(n, "v10") for n in names), repo=prefix
+    )
+    with CaptureQueriesContext(connection) as queries:
+        result = ingest_build_notification(notification=notification)
+    assert sum(len(t.release_ids) for t in result.new_tags) == 3 * app_count
+    return len(queries)
+
+
+def test_statement_count_does_not_grow_with_apps_or_history(user):
+    counts = {n: _statements_to_ingest(user, n, f"p{n}") for n in (1, 10, 200)}
+
+    # Lock build, create it, find apps, write images, read them, lock, update and read
+    # releases; 12 includes the savepoint pair the test's own transaction adds.
+    assert counts == {1: 12, 10: 12, 200: 12}

@@ -1,0 +1,61 @@
+"""Parsing Drone's notification: every bad input is a field error, never an exception."""
+
+import pytest
+
+from builds.notifications import BuildNotification
+from releases.errors import DomainError
+
+VALID = {
+    "build_number": 11,
+    "build_status": "success",
+    "apps": [{"name": "api", "image_tag": "v1"}],
+}
+
+
+def test_valid_payload_with_extras_and_unknown_fields():
+    n = BuildNotification.parse(
+        VALID | {"repo": "org/r", "commit": "0a1b", "branch": "main", "link": "https://d/1", "x": 1}
+    )
+    assert (n.number, n.status, n.repo, n.commit, n.branch) == (
+        11,
+        "success",
+        "org/r",
+        "0a1b",
+        "main",
+    )
+    assert [(a.name, a.image_tag) for a in n.apps] == [("api", "v1")]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({k: v for k, v in VALID.items() if k != "build_number"}, "build_number"),
+        (VALID | {"build_number": "11"}, "build_number"),
+        (VALID | {"build_number": True}, "build_number"),
+        (VALID | {"build_number": 0}, "build_number"),
+        (VALID | {"build_number": 2**63}, "build_number"),
+        (VALID | {"build_status": "done"}, "build_status"),
+        ({k: v for k, v in VALID.items() if k != "apps"}, "apps"),
+        (VALID | {"apps": {"name": "api"}}, "apps"),
+        (VALID | {"apps": [{"name": "api", "image_tag": ".bad"}]}, "apps"),
+        (VALID | {"apps": [{"name": "api", "image_tag": "x" * 129}]}, "apps"),
+        (VALID | {"apps": [{"name": "-api", "image_tag": "v1"}]}, "apps"),
+        (VALID | {"apps": [{"name": "api", "image_tag": "v1"}] * 2}, "apps"),
+        (VALID | {"apps": ["api"]}, "apps"),
+        (VALID | {"repo": 5}, "repo"),
+        (VALID | {"link": "javascript:alert(1)"}, "link"),
+        (VALID | {"commit": "c" * 65}, "commit"),
+    ],
+)
+def test_bad_payloads_name_the_field(payload, field):
+    with pytest.raises(DomainError) as err:
+        BuildNotification.parse(payload)
+    assert err.value.code == "invalid" and err.value.status_code == 400
+    assert field in err.value.fields
+
+
+@pytest.mark.parametrize("payload", [None, [], "text", 11])
+def test_a_body_that_is_not_an_object(payload):
+    with pytest.raises(DomainError) as err:
+        BuildNotification.parse(payload)
+    assert err.value.code == "invalid"

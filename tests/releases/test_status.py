@@ -1,0 +1,109 @@
+"""The release status (SPEC §6): what blocks a switch, for whom, in constant queries."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from deployments.models import Deployment
+from releases.errors import DomainError
+from releases.selectors import release_status
+from releases.services import create_batch, start_pre_deploy, switch_version
+from releases.services.batches import AppChoice
+from tests.factories import UserFactory
+from tests.helpers import notify
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def switcher():
+    return UserFactory(
+        username="alice", permissions=["releases.switch_version", "releases.deploy_batch"]
+    )
+
+
+@pytest.fixture
+def release(switcher, executor):
+    notify(1, {"api": "v1"})
+    batch = create_batch(name="Nov", apps=[AppChoice("api")], user=switcher).batch
+    notify(2, {"api": "v2"})
+    return batch.releases.get()
+
+
+def _codes(view):
+    return [b.code for b in view.switch_blockers]
+
+
+def test_waiting_batch_and_permission_allow_switch(release, switcher):
+    view = release_status(release_id=release.pk, user=switcher)
+
+    assert view.can_switch and view.switch_blockers == []
+    assert (view.release.image_tag, view.release.latest_image_tag) == ("v1", "v2")
+    assert view.release.has_new_tag and view.release.latest_build.number == 2
+
+
+def test_blockers_are_reported_for_the_requesting_user(release, switcher):
+    start_pre_deploy(batch_id=release.batch_id, user=switcher)
+    viewer = UserFactory(username="bob")
+
+    assert _codes(release_status(release_id=release.pk, user=switcher)) == ["batch_not_waiting"]
+    assert _codes(release_status(release_id=release.pk, user=viewer)) == [
+        "permission_denied",
+        "batch_not_waiting",
+    ]
+
+
+def test_blockers_match_what_the_switch_answers(release, switcher):
+    Deployment.objects.create(
+        release_app=release, environment="pre", image_tag="v1", status="running", job_name="j"
+    )
+    view = release_status(release_id=release.pk, user=switcher)
+    assert _codes(view) == ["deployment_in_progress"] and not view.can_switch
+    assert view.switch_blockers[0].detail  # a human sentence, not just a code
+
+    with pytest.raises(DomainError) as err:
+        switch_version(release_id=release.pk, user=switcher)
+    assert err.value.code == view.switch_blockers[0].code
+
+
+def test_history_is_newest_first_and_capped(release, switcher):
+    for tag in ["v2", "v1"] * 30:
+        switch_version(release_id=release.pk, user=switcher, image_tag=tag)
+
+    view = release_status(release_id=release.pk, user=switcher)
+
+    assert len(view.history) == 50
+    assert view.history[0] == view.current_deployments[0]
+    assert [d.pk for d in view.history] == sorted((d.pk for d in view.history), reverse=True)
+
+
+def test_unknown_release_is_not_found(switcher):
+    with pytest.raises(DomainError) as err:
+        release_status(release_id=12345, user=switcher)
+    assert err.value.code == "not_found"
+
+
+def _queries_for_status(release, user) -> int:
+    user = type(user).objects.get(pk=user.pk)  # fresh: no permission cache
+    with CaptureQueriesContext(connection) as queries:
+        release_status(release_id=release.pk, user=user)
+    return len(queries)
+
+
+def test_query_count_is_constant_whatever_the_history(release, switcher):
+    empty = _queries_for_status(release, switcher)
+
+    Deployment.objects.bulk_create(
+        Deployment(
+            release_app=release,
+            environment="pre",
+            image_tag="v1",
+            status="succeeded",
+            superseded_at="2026-01-01T00:00Z",
+        )
+        for _ in range(500)
+    )
+    assert Deployment.objects.filter(release_app=release).count() == 500
+
+    # release + EXISTS, current, history, and the user's two permission lookups.
+    assert empty == _queries_for_status(release, switcher) == 5
