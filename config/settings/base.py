@@ -1,5 +1,7 @@
 """Settings shared by every environment; each value can come from the environment."""
 
+import shlex
+import sys
 from pathlib import Path
 
 import environ
@@ -67,6 +69,12 @@ TEMPLATES = [
 
 # The embedded default keeps `make run` free of services; production and tests use PostgreSQL.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo's web workers and reconciler share one file: take the write lock when a
+    # transaction begins and wait for it, rather than failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -127,5 +135,40 @@ BUILDS_WEBHOOK_SECRET = env("BUILDS_WEBHOOK_SECRET", default="")
 BUILDS_WEBHOOK_MAX_BYTES = env.int("BUILDS_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BUILDS_WEBHOOK_MAX_BYTES
 
+# --- Deployments: executors and the reconciler (docs/operations.md) ---
 # Executor that runs deployments: "kubernetes", "local" or a dotted path to a class.
 DEPLOY_EXECUTOR = env("DEPLOY_EXECUTOR", default="local")
+# Job names are "<prefix>-<app>-<deployment id>".
+DEPLOY_JOB_NAME_PREFIX = env("DEPLOY_JOB_NAME_PREFIX", default="rt")
+# Namespace per environment; an application's deploy_config[env]["namespace"] overrides it.
+DEPLOY_NAMESPACES = {
+    "pre": env("DEPLOY_NAMESPACE_PRE", default="release-train-pre"),
+    "prod": env("DEPLOY_NAMESPACE_PROD", default="release-train-prod"),
+}
+# The Job's image and command (deploy_config "image"/"command" override them); the image may
+# name {app}, {image_tag} and {environment}. Required with the kubernetes executor.
+DEPLOY_JOB_IMAGE = env("DEPLOY_JOB_IMAGE", default="")
+DEPLOY_JOB_COMMAND = shlex.split(env("DEPLOY_JOB_COMMAND", default=""))
+DEPLOY_JOB_SERVICE_ACCOUNT = env("DEPLOY_JOB_SERVICE_ACCOUNT", default="")
+DEPLOY_JOB_BACKOFF_LIMIT = env.int("DEPLOY_JOB_BACKOFF_LIMIT", default=0)
+DEPLOY_JOB_ACTIVE_DEADLINE_SECONDS = env.int("DEPLOY_JOB_ACTIVE_DEADLINE_SECONDS", default=1800)
+# Keep finished Jobs long enough for a stopped reconciler to come back and read their result.
+DEPLOY_JOB_TTL_SECONDS = env.int("DEPLOY_JOB_TTL_SECONDS", default=7 * 24 * 3600)
+# In a pod the service account is used; elsewhere this kubeconfig (default: $KUBECONFIG or
+# ~/.kube/config) and context.
+DEPLOY_KUBECONFIG = env("DEPLOY_KUBECONFIG", default="")
+DEPLOY_KUBE_CONTEXT = env("DEPLOY_KUBE_CONTEXT", default="")
+DEPLOY_KUBERNETES_TIMEOUT = env.float("DEPLOY_KUBERNETES_TIMEOUT", default=10.0)
+# The local executor runs this argv (split like a shell would, but no shell runs it).
+DEPLOY_LOCAL_COMMAND = shlex.split(
+    env(
+        "DEPLOY_LOCAL_COMMAND",
+        default=shlex.join([sys.executable, str(BASE_DIR / "scripts" / "demo_deploy.py")]),
+    )
+)
+DEPLOY_LOCAL_STATE_DIR = env("DEPLOY_LOCAL_STATE_DIR", default=str(BASE_DIR / "var" / "local-jobs"))
+DEPLOY_RECONCILER_INTERVAL = env.float("DEPLOY_RECONCILER_INTERVAL", default=5.0)
+# How long a reconciler owns a row it works on; a crashed reconciler's rows free up after it.
+DEPLOY_RECONCILER_LEASE_SECONDS = env.float("DEPLOY_RECONCILER_LEASE_SECONDS", default=120.0)
+# Rows handled per phase (launch, poll, cleanup) and tick, so one tick stays short.
+DEPLOY_RECONCILER_BATCH = env.int("DEPLOY_RECONCILER_BATCH", default=100)

@@ -1,9 +1,11 @@
 from functools import cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .base import Executor, JobState, JobStatus
+from .base import Executor, JobState, JobStatus, PermanentJobError
 
 SHORT_NAMES = {
     "kubernetes": "deployments.executors.kubernetes.KubernetesExecutor",
@@ -20,4 +22,11 @@ def _executor_for(name: str) -> Executor:
     return import_string(SHORT_NAMES.get(name, name))()
 
 
-__all__ = ["Executor", "JobState", "JobStatus", "get_executor"]
+@receiver(setting_changed)
+def _forget_executor(*, setting: str, **kwargs) -> None:
+    # Executors read their settings once; a changed setting (tests) needs a fresh one.
+    if setting.startswith("DEPLOY_"):
+        _executor_for.cache_clear()
+
+
+__all__ = ["Executor", "JobState", "JobStatus", "PermanentJobError", "get_executor"]
