@@ -97,6 +97,9 @@ def _field_errors(data: dict) -> dict[str, list[str]]:
             continue
         if not isinstance(value, str):
             errors[key] = ["Must be a string."]
+        elif not value.isprintable():
+            # NUL and lone surrogates cannot be stored; control characters never belong here.
+            errors[key] = ["Must not contain control characters."]
         elif len(value) > max_length:
             errors[key] = [f"At most {max_length} characters."]
         elif key == "link" and value:
