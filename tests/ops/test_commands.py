@@ -1,0 +1,221 @@
+"""The management commands: thin wrappers over the workflows, safe to run twice."""
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+from rest_framework.authtoken.models import Token
+
+from builds.models import Build, BuildImage
+from releases.models import Application, Batch, ReleaseApp
+from releases.services import create_batch
+from releases.services.batches import AppChoice
+from tests.factories import UserFactory
+from tests.helpers import notify
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args, **options) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err, **options)
+    return out.getvalue(), err.getvalue()
+
+
+def _latest(release_id: int) -> tuple[str, int | None, bool]:
+    r = ReleaseApp.objects.get(pk=release_id)
+    return r.latest_image_tag, r.latest_build_id, r.has_new_tag
+
+
+def _snapshot() -> list[tuple]:
+    return list(
+        ReleaseApp.objects.order_by("pk").values_list(
+            "pk", "latest_image_tag", "latest_build_id", "latest_seen_at"
+        )
+    )
+
+
+# --- notify_build ---------------------------------------------------------------------------
+
+
+def test_notify_build_from_options_detects_a_new_tag():
+    notify(1, {"api": "v1"})
+    batch = create_batch(name="b", apps=[AppChoice("api")], user=UserFactory()).batch
+
+    out, _ = run(
+        "notify_build", "--number", "2", "--app", "api=v2", "--repo", "org/repo", "--branch", "main"
+    )
+
+    body = json.loads(out)
+    release = batch.releases.get()
+    assert body["build"]["number"] == 2 and body["build"]["status"] == "success"
+    assert (body["created"], body["duplicate"], body["stale"]) == (True, False, False)
+    assert body["new_tags"] == [{"app": "api", "image_tag": "v2", "release_ids": [release.pk]}]
+    assert _latest(release.pk)[0::2] == ("v2", True)
+    assert Build.objects.get(number=2).branch == "main"
+
+
+def test_notify_build_from_a_file_twice_is_a_duplicate(tmp_path):
+    path = tmp_path / "n.json"
+    path.write_text(
+        json.dumps(
+            {
+                "build_number": 7,
+                "build_status": "success",
+                "apps": [{"name": "api", "image_tag": "v7"}, {"name": "web", "image_tag": "w7"}],
+                "repo": "org/repo",
+                "unknown_field": "ignored",
+            }
+        )
+    )
+
+    first = json.loads(run("notify_build", "--file", str(path))[0])
+    second = json.loads(run("notify_build", "--file", str(path))[0])
+
+    assert (first["created"], first["duplicate"]) == (True, False)
+    assert (second["created"], second["duplicate"]) == (False, True)
+    assert Build.objects.count() == 1 and BuildImage.objects.count() == 2
+
+
+def test_notify_build_rejects_bad_input_with_its_code_and_writes_nothing():
+    with pytest.raises(CommandError) as caught:
+        run("notify_build", "--number", "0", "--app", "api=not a tag")
+
+    error = json.loads(str(caught.value))
+    assert caught.value.returncode == 2
+    assert error["code"] == "invalid"
+    assert set(error["fields"]) == {"build_number", "apps"}
+    assert not Build.objects.exists()
+
+
+def test_notify_build_needs_a_body():
+    with pytest.raises(CommandError, match="--number"):
+        run("notify_build")
+    with pytest.raises(CommandError, match="NAME=TAG"):
+        run("notify_build", "--number", "3", "--app", "api")
+
+
+# --- backfill_latest_tags -------------------------------------------------------------------
+
+
+@pytest.fixture
+def drifted():
+    """Two open batches whose releases missed builds (as if notifications were lost)."""
+    notify(1, {"api": "v1", "web": "w1"})
+    user = UserFactory()
+    first = create_batch(name="one", apps=[AppChoice("api"), AppChoice("web")], user=user).batch
+    second = create_batch(name="two", apps=[AppChoice("api")], user=user).batch
+    closed = create_batch(name="closed", apps=[AppChoice("api")], user=user).batch
+    Batch.objects.filter(pk=closed.pk).update(status="cancelled")
+    # Builds recorded while detection was not looking: no release learned of them.
+    for number, apps in [(2, {"api": "v2"}), (4, {"api": "v4", "web": "w4"}), (3, {"api": "v3"})]:
+        build = Build.objects.create(repo="org/repo", number=number, status="success")
+        for name, tag in apps.items():
+            BuildImage.objects.create(build=build, application_id=_app_id(name), image_tag=tag)
+    failed = Build.objects.create(repo="org/repo", number=9, status="failure")
+    BuildImage.objects.create(build=failed, application_id=_app_id("api"), image_tag="v9")
+    return {"one": first, "two": second, "closed": closed}
+
+
+def _app_id(name: str) -> int:
+    return Application.objects.get(name=name).pk
+
+
+def test_backfill_dry_run_prints_the_changes_and_writes_nothing(drifted):
+    before = _snapshot()
+
+    out, _ = run("backfill_latest_tags", "--dry-run")
+
+    assert _snapshot() == before
+    assert out.count("(would change)") == 3
+    assert "latest v1 -> v4" in out and "latest w1 -> w4" in out
+    assert "3 of 3 releases would change. Dry run: nothing was written." in out
+
+
+def test_backfill_takes_the_highest_successful_build_and_a_second_run_changes_nothing(drifted):
+    closed_release = drifted["closed"].releases.get()
+    closed_before = _latest(closed_release.pk)
+
+    out, err = run("backfill_latest_tags", "--chunk-size", "2")
+
+    v4 = Build.objects.get(number=4)
+    for release in ReleaseApp.objects.filter(batch__in=[drifted["one"], drifted["two"]]):
+        tag, build_id, has_new = _latest(release.pk)
+        assert build_id == v4.pk and has_new
+        assert tag == ("v4" if release.application.name == "api" else "w4")
+        assert ReleaseApp.objects.get(pk=release.pk).latest_seen_at == v4.received_at
+    assert _latest(closed_release.pk) == closed_before  # closed batches are history
+    assert "3 of 3 releases changed." in out
+    assert "examined 2/3 releases" in err and "examined 3/3 releases" in err
+
+    after = _snapshot()
+    out, _ = run("backfill_latest_tags")
+    assert _snapshot() == after
+    assert "0 of 3 releases changed." in out
+
+
+def test_backfill_of_one_batch_leaves_the_others(drifted):
+    out, _ = run("backfill_latest_tags", "--batch", str(drifted["two"].pk))
+
+    assert "1 of 1 releases changed." in out
+    assert _latest(drifted["two"].releases.get().pk)[0] == "v4"
+    assert {r.latest_image_tag for r in drifted["one"].releases.all()} == {"v1", "w1"}
+
+
+def test_backfill_of_an_unknown_batch_fails():
+    with pytest.raises(CommandError, match="does not exist"):
+        run("backfill_latest_tags", "--batch", "999999")
+
+
+# --- seed_demo ------------------------------------------------------------------------------
+
+
+def _counts() -> dict[str, int]:
+    from django.contrib.auth import get_user_model
+
+    return {
+        "users": get_user_model().objects.count(),
+        "tokens": Token.objects.count(),
+        "builds": Build.objects.count(),
+        "batches": Batch.objects.count(),
+        "releases": ReleaseApp.objects.count(),
+    }
+
+
+def test_seed_demo_is_idempotent_and_leaves_a_pending_new_tag():
+    out, _ = run("seed_demo", "--force", "--base-url", "http://127.0.0.1:9999")
+    counts = _counts()
+    releases = list(ReleaseApp.objects.filter(batch__name="Demo release").order_by("pk"))
+
+    run("seed_demo", "--force", verbosity=0)
+
+    assert _counts() == counts
+    assert list(ReleaseApp.objects.filter(batch__name="Demo release").order_by("pk")) == releases
+    api = next(r for r in releases if r.application.name == "api")
+    assert (api.image_tag, api.latest_image_tag, api.has_new_tag) == ("v1.4.1", "v1.5.0", True)
+    assert "http://127.0.0.1:9999/api/v1/builds/notify" in out
+    assert "http://127.0.0.1:9999/admin/" in out
+
+
+def test_seed_demo_users_have_the_documented_permissions():
+    from django.contrib.auth import get_user_model
+
+    run("seed_demo", "--force", verbosity=0)
+    users = {u.username: u for u in get_user_model().objects.all()}
+
+    assert users["alice"].has_perm("releases.switch_version")
+    assert users["alice"].check_password("alice-demo")
+    assert not users["bob"].has_perm("releases.switch_version")
+    assert users["bob"].has_perm("releases.view_releaseapp")
+    assert users["drone"].has_perm("builds.notify_build")
+    assert not users["drone"].has_usable_password()
+    assert Token.objects.get(user=users["drone"]).key == "demo-token-drone"
+
+
+@override_settings(DEBUG=False)
+def test_seed_demo_refuses_without_debug_unless_forced():
+    with pytest.raises(CommandError, match="--force"):
+        run("seed_demo")
+    assert not Batch.objects.exists()
