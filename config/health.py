@@ -14,6 +14,11 @@ from prometheus_client import (
     multiprocess,
 )
 
+# Registered on import, so every family is listed from the first scrape, before any event.
+from builds import metrics as _builds_metrics  # noqa: F401
+from deployments import metrics as _deployments_metrics  # noqa: F401
+from releases import metrics as _releases_metrics  # noqa: F401
+
 
 @require_GET
 def healthz(request):

@@ -1,0 +1,133 @@
+"""Structured log lines: what a switch and a refused switch write, request ids, no secrets."""
+
+import json
+import logging
+
+import pytest
+from django.http import HttpResponse
+from django.test import RequestFactory
+
+from config.logging import JsonFormatter, KeyValueFormatter, RequestIdFilter, logging_config
+from config.middleware import RequestIdMiddleware
+from releases.errors import DomainError
+from releases.services import create_batch, switch_version
+from releases.services.batches import AppChoice
+from tests.factories import UserFactory
+from tests.helpers import notify
+
+SWITCH_LOGGER = "releases.services.switch"
+
+
+def _record(event: str = "evt", level=logging.INFO, **extra) -> logging.LogRecord:
+    record = logging.getLogger("t").makeRecord("t", level, "f.py", 1, event, (), None, extra=extra)
+    RequestIdFilter().filter(record)
+    return record
+
+
+@pytest.fixture
+def release():
+    notify(1, {"api": "v1"})
+    batch = create_batch(name="b", apps=[AppChoice("api")], user=UserFactory()).batch
+    notify(2, {"api": "v2"})
+    return batch.releases.get()
+
+
+@pytest.mark.django_db
+def test_a_switch_logs_one_info_line_from_to_and_by_whom(release, caplog):
+    alice = UserFactory(username="alice", permissions=["releases.switch_version"])
+    caplog.set_level(logging.INFO, logger=SWITCH_LOGGER)
+
+    switch_version(release_id=release.pk, user=alice)
+
+    [record] = [r for r in caplog.records if r.name == SWITCH_LOGGER]
+    assert (record.levelname, record.getMessage()) == ("INFO", "version_switched")
+    line = KeyValueFormatter().format(record)
+    assert f"version_switched release_id={release.pk} app=api from=v1 to=v2 user=alice" in line
+    parsed = json.loads(JsonFormatter().format(record))
+    assert parsed["event"] == "version_switched"
+    assert (parsed["from"], parsed["to"], parsed["user"]) == ("v1", "v2", "alice")
+
+
+@pytest.mark.django_db
+def test_a_refused_switch_logs_a_warning_with_its_code(release, caplog):
+    bob = UserFactory(username="bob")
+    caplog.set_level(logging.INFO, logger=SWITCH_LOGGER)
+
+    with pytest.raises(DomainError):
+        switch_version(release_id=release.pk, user=bob)
+
+    [record] = [r for r in caplog.records if r.name == SWITCH_LOGGER]
+    assert (record.levelname, record.getMessage()) == ("WARNING", "switch_rejected")
+    parsed = json.loads(JsonFormatter().format(record))
+    assert (parsed["level"], parsed["code"], parsed["user"]) == (
+        "WARNING",
+        "permission_denied",
+        "bob",
+    )
+    assert parsed["release_id"] == release.pk
+
+
+def test_secrets_are_redacted_whatever_their_nesting():
+    record = _record(
+        token="abc",
+        headers={"Authorization": "Bearer abc", "Accept": "json"},
+        webhook_secret="s3",
+        signature="sha256=ff",
+        app="api",
+    )
+
+    for line in (JsonFormatter().format(record), KeyValueFormatter().format(record)):
+        assert "abc" not in line and "s3" not in line and "sha256=ff" not in line
+        assert "[redacted]" in line and "api" in line
+
+
+def test_text_lines_quote_values_that_need_it():
+    line = KeyValueFormatter().format(_record("x", detail="two words", n=3, none=None))
+
+    assert 'detail="two words" n=3 none=null' in line
+
+
+def test_logging_config_rejects_an_unknown_format():
+    assert logging_config(log_format="json")["formatters"]["structured"]["()"] is JsonFormatter
+    with pytest.raises(ValueError):
+        logging_config(log_format="xml")
+
+
+def _serve(request, caplog, inner_event: str = "inside"):
+    def view(req):
+        logging.getLogger("releases.test").info(inner_event, extra={"k": 1})
+        return HttpResponse("ok")
+
+    caplog.set_level(logging.INFO)
+    return RequestIdMiddleware(view)(request)
+
+
+def test_request_id_is_honoured_in_every_line_and_echoed(caplog):
+    request = RequestFactory().get(
+        "/api/v1/x?token=abc", HTTP_X_REQUEST_ID="req-42", HTTP_AUTHORIZATION="Bearer abc"
+    )
+
+    response = _serve(request, caplog)
+
+    assert response["X-Request-ID"] == "req-42"
+    lines = [JsonFormatter().format(r) for r in caplog.records]
+    assert len(lines) == 2
+    for line in lines:
+        assert json.loads(line)["request_id"] == "req-42"
+        assert "abc" not in line  # neither the header nor the query string
+    access = json.loads(lines[1])
+    assert (access["event"], access["path"], access["status"]) == ("http_request", "/api/v1/x", 200)
+
+
+def test_a_missing_or_unsafe_request_id_is_replaced(caplog):
+    for given in (None, "bad id\nforged=1", "x" * 500):
+        headers = {"HTTP_X_REQUEST_ID": given} if given else {}
+        response = _serve(RequestFactory().get("/p", **headers), caplog)
+        generated = response["X-Request-ID"]
+        assert generated != given and len(generated) == 32
+        assert caplog.records[-1].request_id == generated
+        caplog.clear()
+
+
+def test_outside_a_request_lines_carry_no_request_id():
+    assert "request_id" not in json.loads(JsonFormatter().format(_record()))
