@@ -14,7 +14,14 @@ VALID = {
 
 def test_valid_payload_with_extras_and_unknown_fields():
     n = BuildNotification.parse(
-        VALID | {"repo": "org/r", "commit": "0a1b", "branch": "main", "link": "https://d/1", "x": 1}
+        VALID
+        | {
+            "repo": "org/r",
+            "commit": "0a1b",
+            "branch": "main",
+            "link": "http://drone:8080/org/r/11",
+            "x": 1,
+        }
     )
     assert (n.number, n.status, n.repo, n.commit, n.branch) == (
         11,
@@ -44,6 +51,7 @@ def test_valid_payload_with_extras_and_unknown_fields():
         (VALID | {"apps": ["api"]}, "apps"),
         (VALID | {"repo": 5}, "repo"),
         (VALID | {"link": "javascript:alert(1)"}, "link"),
+        (VALID | {"link": "https:///no-host"}, "link"),
         (VALID | {"commit": "c" * 65}, "commit"),
     ],
 )
