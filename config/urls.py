@@ -10,3 +10,9 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
 ]
+
+# JSON under /api/, Django's pages elsewhere.
+handler400 = "config.exceptions.bad_request"
+handler403 = "config.exceptions.permission_denied"
+handler404 = "config.exceptions.page_not_found"
+handler500 = "config.exceptions.server_error"

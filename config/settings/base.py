@@ -127,6 +127,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Four models have a `status`; name each choice set once.
+    "ENUM_NAME_OVERRIDES": {
+        "BatchStatusEnum": "releases.choices.BatchStatus",
+        "ReleaseStatusEnum": "releases.choices.ReleaseStatus",
+        "DeploymentStatusEnum": "deployments.choices.DeploymentStatus",
+        "BuildStatusEnum": "builds.choices.BuildStatus",
+    },
 }
 
 # --- Release Train ---

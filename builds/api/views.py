@@ -1,0 +1,131 @@
+import json
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from builds.choices import BuildStatus
+from builds.filtersets import BuildFilterSet
+from builds.metrics import builds_notified
+from builds.models import Build, BuildImage
+from builds.notifications import BuildNotification
+from config.authentication import BearerTokenAuthentication
+from config.exceptions import error_responses
+from releases.errors import DomainError
+from releases.services import ingest_build_notification
+
+from .serializers import BuildNotificationSerializer, BuildNotifyResultSerializer, BuildSerializer
+from .webhook import CanNotifyBuild, WebhookSignatureAuthentication, webhook_body
+
+
+class BuildViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Build.objects.prefetch_related(
+        Prefetch("images", queryset=BuildImage.objects.select_related("application"))
+    )
+    serializer_class = BuildSerializer
+    filterset_class = BuildFilterSet
+    lookup_value_regex = r"\d+"
+
+
+DRONE_EXAMPLE = {
+    "build_number": 11,
+    "build_status": "success",
+    "apps": [{"name": "api", "image_tag": "v1.2.4"}, {"name": "web", "image_tag": "v1.2.4"}],
+    "repo": "org/shop",
+    "commit": "0a1b2c3",
+    "branch": "main",
+    "link": "https://drone.example.com/org/shop/11",
+}
+
+
+class BuildNotifyView(APIView):
+    """Drone's webhook: record a build and, when it first succeeds, detect new tags."""
+
+    authentication_classes = [WebhookSignatureAuthentication, BearerTokenAuthentication]
+    permission_classes = [CanNotifyBuild]
+    parser_classes = [JSONParser]  # documents the body; the view parses the raw bytes itself
+
+    def initial(self, request, *args, **kwargs):
+        # Size first: the signature check reads the body, and nothing may read an oversize one.
+        webhook_body(request)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="v1_builds_notify",
+        summary="Notify a build (Drone webhook)",
+        description=(
+            "Idempotent: a known build with the same status is a `duplicate`, an older status "
+            "is `stale`; neither changes anything. Authenticate with a token of a user holding "
+            "`builds.notify_build`, or sign the raw body (`X-Signature-256`)."
+        ),
+        request=BuildNotificationSerializer,
+        responses={
+            201: BuildNotifyResultSerializer,
+            200: BuildNotifyResultSerializer,
+            **error_responses(400, 401, 403, 413),
+        },
+        examples=[
+            OpenApiExample("Drone payload", value=DRONE_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "First seen, new tag detected",
+                value={
+                    "build": {"id": 42, "repo": "org/shop", "number": 11, "status": "success"},
+                    "duplicate": False,
+                    "stale": False,
+                    "new_tags": [{"app": "api", "image_tag": "v1.2.4", "release_ids": [7]}],
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+            OpenApiExample(
+                "Sent again",
+                value={
+                    "build": {"id": 42, "repo": "org/shop", "number": 11, "status": "success"},
+                    "duplicate": True,
+                    "stale": False,
+                    "new_tags": [],
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            OpenApiExample(
+                "Invalid tag",
+                value={
+                    "code": "invalid",
+                    "detail": "The build notification is not valid.",
+                    "fields": {"apps": ["apps[0].image_tag: not a valid OCI image tag."]},
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
+    )
+    def post(self, request):
+        data = None
+        try:
+            data = _json(webhook_body(request))
+            notification = BuildNotification.parse(data)
+        except DomainError:
+            builds_notified.labels(status=_status_label(data), result="rejected").inc()
+            raise
+        result = ingest_build_notification(notification=notification)
+        return Response(
+            BuildNotifyResultSerializer(result).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+def _json(body: bytes):
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise DomainError("invalid", f"The body is not valid JSON: {exc}") from None
+
+
+def _status_label(data) -> str:
+    """The notified status for the rejection metric, if it is one (labels stay bounded)."""
+    value = data.get("build_status") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value in BuildStatus.values else "unknown"

@@ -1,0 +1,8 @@
+from config.routers import ApiRouter
+
+from .views import DeploymentViewSet
+
+router = ApiRouter()
+router.register("deployments", DeploymentViewSet)
+
+urlpatterns = router.urls

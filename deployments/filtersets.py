@@ -1,0 +1,19 @@
+import django_filters
+
+from .choices import DeploymentStatus, Environment
+from .models import Deployment
+
+
+class DeploymentFilterSet(django_filters.FilterSet):
+    release = django_filters.NumberFilter(field_name="release_app_id", help_text="Release id.")
+    environment = django_filters.ChoiceFilter(choices=Environment.choices)
+    status = django_filters.MultipleChoiceFilter(choices=DeploymentStatus.choices)
+    current = django_filters.BooleanFilter(
+        field_name="superseded_at",
+        lookup_expr="isnull",
+        help_text="true: only deployments not superseded; false: only superseded ones.",
+    )
+
+    class Meta:
+        model = Deployment
+        fields = ["release", "environment", "status", "current"]

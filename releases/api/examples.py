@@ -1,0 +1,172 @@
+"""Request and response examples for the schema; the values are those of a real run."""
+
+from drf_spectacular.utils import OpenApiExample
+
+
+def _error(code: str, detail: str, fields: dict | None = None) -> dict:
+    return {"code": code, "detail": detail, "fields": fields or {}}
+
+
+RELEASE = {
+    "id": 7,
+    "batch": 3,
+    "app": "api",
+    "status": "pending",
+    "image_tag": "v1.2.4",
+    "build": 42,
+    "latest_image_tag": "v1.2.4",
+    "latest_build": 42,
+    "latest_seen_at": "2026-11-27T10:02:00Z",
+    "has_new_tag": False,
+    "tag_updated_at": "2026-11-27T10:05:00Z",
+    "tag_updated_by": "alice",
+    "created_at": "2026-11-27T09:00:00Z",
+}
+
+DEPLOYMENT = {
+    "id": 19,
+    "release": 7,
+    "environment": "pre",
+    "image_tag": "v1.2.4",
+    "status": "pending",
+    "current": True,
+    "config": {"namespace": "shop-pre"},
+    "job_name": "",
+    "job_namespace": "",
+    "error": "",
+    "created_by": "alice",
+    "created_at": "2026-11-27T10:05:00Z",
+    "started_at": None,
+    "finished_at": None,
+    "superseded_at": None,
+    "superseded_by": None,
+    "cleanup_pending": False,
+}
+
+BATCH = {
+    "id": 3,
+    "name": "2026-11 shop",
+    "status": "pre_deploying",
+    "created_by": "alice",
+    "created_at": "2026-11-27T09:00:00Z",
+    "updated_at": "2026-11-27T10:06:00Z",
+    "release_count": 1,
+    "new_tag_count": 0,
+    "releases": [{**RELEASE, "status": "pre_deploying"}],
+}
+
+BATCH_CREATE = OpenApiExample(
+    "Create a batch",
+    value={"name": "2026-11 shop", "apps": [{"name": "api"}, {"name": "web", "image_tag": "w7"}]},
+    request_only=True,
+)
+BATCH_CREATED = OpenApiExample(
+    "Created",
+    value={
+        "changed": True,
+        "batch": {**BATCH, "status": "pre_waiting", "releases": [RELEASE]},
+        "deployments": [],
+    },
+    response_only=True,
+    status_codes=["201"],
+)
+UNKNOWN_APP = OpenApiExample(
+    "Unknown application",
+    value=_error(
+        "unknown_app",
+        "No application named shop-worker.",
+        {"apps": ["Unknown application: shop-worker"]},
+    ),
+    response_only=True,
+    status_codes=["400"],
+)
+BATCH_RESULT = OpenApiExample(
+    "Stage started",
+    value={"changed": True, "batch": BATCH, "deployments": [DEPLOYMENT]},
+    response_only=True,
+    status_codes=["200"],
+)
+INVALID_TRANSITION = OpenApiExample(
+    "Not possible now",
+    value=_error(
+        "invalid_transition", "The batch is completed; pre can only start from pre_waiting."
+    ),
+    response_only=True,
+    status_codes=["409"],
+)
+CANCEL_COMPLETED = OpenApiExample(
+    "Already completed",
+    value=_error("invalid_transition", "A completed batch cannot be cancelled."),
+    response_only=True,
+    status_codes=["409"],
+)
+
+SWITCH_REQUEST = OpenApiExample(
+    "Switch to a tag if still at the expected one",
+    value={"image_tag": "v1.2.4", "expected_image_tag": "v1.2.3"},
+    request_only=True,
+)
+SWITCHED = OpenApiExample(
+    "Switched",
+    value={
+        "changed": True,
+        "release": RELEASE,
+        "previous_image_tag": "v1.2.3",
+        "deployment": DEPLOYMENT,
+        "superseded_deployment_ids": [12],
+        "batch_status": "pre_waiting",
+    },
+    response_only=True,
+    status_codes=["200"],
+)
+UNKNOWN_TAG = OpenApiExample(
+    "Tag not from a successful build",
+    value=_error(
+        "unknown_tag",
+        "No successful build of api produced v9.",
+        {"image_tag": ["Not a tag of a successful build of this application."]},
+    ),
+    response_only=True,
+    status_codes=["400"],
+)
+BATCH_NOT_WAITING = OpenApiExample(
+    "Batch is deploying",
+    value=_error("batch_not_waiting", "The batch is pre_deploying; wait until it waits."),
+    response_only=True,
+    status_codes=["409"],
+)
+
+STATUS = OpenApiExample(
+    "Blocked while deploying",
+    value={
+        "id": 7,
+        "app": "api",
+        "batch": {"id": 3, "name": "2026-11 shop", "status": "pre_deploying"},
+        "status": "pre_deploying",
+        "image_tag": "v1.2.3",
+        "latest_image_tag": "v1.2.4",
+        "has_new_tag": True,
+        "latest_build_number": 11,
+        "tag_updated_at": None,
+        "tag_updated_by": None,
+        "can_switch": False,
+        "switch_blockers": [
+            {
+                "code": "batch_not_waiting",
+                "detail": "Versions can only be switched while the batch waits for a stage, "
+                "not while it deploys.",
+            },
+            {
+                "code": "deployment_in_progress",
+                "detail": "A deployment of this release is running.",
+            },
+        ],
+        "current_deployments": [
+            {**DEPLOYMENT, "image_tag": "v1.2.3", "status": "running", "job_name": "rt-deploy-19"}
+        ],
+        "history": [
+            {**DEPLOYMENT, "image_tag": "v1.2.3", "status": "running", "job_name": "rt-deploy-19"}
+        ],
+    },
+    response_only=True,
+)

@@ -1,0 +1,145 @@
+from rest_framework import serializers
+
+from deployments.api.serializers import DeploymentSerializer
+from releases.choices import BatchStatus, ReleaseStatus
+from releases.models import Batch, ReleaseApp
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    app = serializers.CharField(source="application.name", read_only=True)
+    tag_updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ReleaseApp
+        fields = [
+            "id",
+            "batch",
+            "app",
+            "status",
+            "image_tag",
+            "build",
+            "latest_image_tag",
+            "latest_build",
+            "latest_seen_at",
+            "has_new_tag",
+            "tag_updated_at",
+            "tag_updated_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    release_count = serializers.IntegerField(read_only=True)
+    new_tag_count = serializers.IntegerField(
+        read_only=True, help_text="Releases whose app has a newer tag than the chosen one."
+    )
+
+    class Meta:
+        model = Batch
+        fields = [
+            "id",
+            "name",
+            "status",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "release_count",
+            "new_tag_count",
+        ]
+        read_only_fields = fields
+
+
+class BatchDetailSerializer(BatchSerializer):
+    releases = ReleaseSerializer(many=True, read_only=True)
+
+    class Meta(BatchSerializer.Meta):
+        fields = [*BatchSerializer.Meta.fields, "releases"]
+        read_only_fields = fields
+
+
+class BatchAppChoiceSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=63)
+    image_tag = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_null=True,
+        help_text="Defaults to the tag of the app's latest successful build.",
+    )
+
+
+class BatchCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    apps = BatchAppChoiceSerializer(many=True)
+
+
+class BatchResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="False when the effect already held.")
+    batch = BatchDetailSerializer()
+    deployments = DeploymentSerializer(
+        many=True, help_text="Deployments this request queued or cancelled."
+    )
+
+
+class SwitchVersionSerializer(serializers.Serializer):
+    image_tag = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_null=True,
+        help_text="The tag to switch to; defaults to the release's latest_image_tag.",
+    )
+    expected_image_tag = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_null=True,
+        help_text="Switch only if the release is still at this tag (else 409 stale_version).",
+    )
+
+
+class SwitchResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField()
+    release = ReleaseSerializer()
+    previous_image_tag = serializers.CharField()
+    deployment = DeploymentSerializer(
+        allow_null=True, help_text="The new pending pre deployment; null when nothing changed."
+    )
+    superseded_deployment_ids = serializers.ListField(child=serializers.IntegerField())
+    batch_status = serializers.ChoiceField(choices=BatchStatus.choices)
+
+
+class SwitchBlockerSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ReleaseBatchSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Batch
+        fields = ["id", "name", "status"]
+        read_only_fields = fields
+
+
+class ReleaseStatusSerializer(serializers.Serializer):
+    """Serialises a `ReleaseStatusView`."""
+
+    id = serializers.IntegerField(source="release.id")
+    app = serializers.CharField(source="release.application.name")
+    batch = ReleaseBatchSerializer(source="release.batch")
+    status = serializers.ChoiceField(source="release.status", choices=ReleaseStatus.choices)
+    image_tag = serializers.CharField(source="release.image_tag")
+    latest_image_tag = serializers.CharField(source="release.latest_image_tag")
+    has_new_tag = serializers.BooleanField(source="release.has_new_tag")
+    latest_build_number = serializers.IntegerField(
+        source="release.latest_build.number", allow_null=True, default=None
+    )
+    tag_updated_at = serializers.DateTimeField(source="release.tag_updated_at", allow_null=True)
+    tag_updated_by = serializers.CharField(
+        source="release.tag_updated_by.username", allow_null=True, default=None
+    )
+    can_switch = serializers.BooleanField(
+        help_text="Whether you could switch to the latest tag now (checks 1, 5, 6)."
+    )
+    switch_blockers = SwitchBlockerSerializer(many=True)
+    current_deployments = DeploymentSerializer(many=True)
+    history = DeploymentSerializer(many=True, help_text="Newest first, at most 50.")

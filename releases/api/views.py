@@ -1,0 +1,202 @@
+import dataclasses
+
+from django.db.models import Count, Prefetch, Q
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.exceptions import error_responses
+from deployments.models import Deployment
+from releases import services
+from releases.filtersets import BatchFilterSet, ReleaseFilterSet
+from releases.models import Batch, ReleaseApp
+from releases.rules import DEPLOY_PERMISSION, SWITCH_PERMISSION
+from releases.selectors import release_status
+from releases.services.batches import AppChoice
+
+from . import examples
+from .serializers import (
+    BatchCreateSerializer,
+    BatchDetailSerializer,
+    BatchResultSerializer,
+    BatchSerializer,
+    ReleaseSerializer,
+    ReleaseStatusSerializer,
+    SwitchResultSerializer,
+    SwitchVersionSerializer,
+)
+
+RELEASES = ReleaseApp.objects.select_related("application", "tag_updated_by")
+
+
+def _validated(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _stage_schema(summary: str, description: str, conflict: dict):
+    return extend_schema(
+        summary=summary,
+        description=description
+        + " Needs `releases.deploy_batch`. Repeating it answers 200 with `changed: false`.",
+        request=None,
+        responses={200: BatchResultSerializer, **error_responses(401, 403, 404, 409)},
+        examples=[examples.BATCH_RESULT, conflict],
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List batches", responses={200: BatchSerializer}),
+    retrieve=extend_schema(
+        summary="A batch with its releases",
+        responses={200: BatchDetailSerializer, **error_responses(404)},
+    ),
+)
+class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Batch.objects.select_related("created_by").annotate(
+        release_count=Count("releases"),
+        new_tag_count=Count("releases", filter=Q(releases__has_new_tag=True)),
+    )
+    serializer_class = BatchSerializer
+    filterset_class = BatchFilterSet
+    lookup_value_regex = r"\d+"
+    action_permissions = {
+        "start_pre_deploy": [DEPLOY_PERMISSION],
+        "start_prod_deploy": [DEPLOY_PERMISSION],
+        "cancel": [DEPLOY_PERMISSION],
+    }
+
+    def get_queryset(self):
+        if self.action == "list":
+            return self.queryset
+        return self.queryset.prefetch_related(Prefetch("releases", queryset=RELEASES))
+
+    def get_serializer_class(self):
+        return BatchSerializer if self.action == "list" else BatchDetailSerializer
+
+    @extend_schema(
+        summary="Create a batch",
+        description="Creates a batch of these apps at these tags (default: each app's latest "
+        "successful tag). Needs `releases.add_batch`. Sending the same request again finds the "
+        "batch it made: 200 with `changed: false`.",
+        request=BatchCreateSerializer,
+        responses={
+            201: BatchResultSerializer,
+            200: BatchResultSerializer,
+            **error_responses(400, 401, 403, 409),
+        },
+        examples=[examples.BATCH_CREATE, examples.BATCH_CREATED, examples.UNKNOWN_APP],
+    )
+    def create(self, request):
+        data = _validated(BatchCreateSerializer, request)
+        result = services.create_batch(
+            name=data["name"],
+            apps=[AppChoice(a["name"], a.get("image_tag")) for a in data["apps"]],
+            user=request.user,
+        )
+        return self._result(
+            result, status.HTTP_201_CREATED if result.changed else status.HTTP_200_OK
+        )
+
+    @_stage_schema(
+        "Start the pre stage",
+        "Queues a pre deployment for each release that is pending or failed pre; the "
+        "reconciler runs them.",
+        examples.INVALID_TRANSITION,
+    )
+    @action(detail=True, methods=["post"], url_path="start-pre-deploy")
+    def start_pre_deploy(self, request, pk):
+        return self._result(services.start_pre_deploy(batch_id=int(pk), user=request.user))
+
+    @_stage_schema(
+        "Start the prod stage",
+        "Queues a prod deployment for each release that passed pre or failed prod.",
+        examples.INVALID_TRANSITION,
+    )
+    @action(detail=True, methods=["post"], url_path="start-prod-deploy")
+    def start_prod_deploy(self, request, pk):
+        return self._result(services.start_prod_deploy(batch_id=int(pk), user=request.user))
+
+    @_stage_schema(
+        "Cancel the batch",
+        "Cancels the batch and its unfinished deployments; their Jobs are deleted.",
+        examples.CANCEL_COMPLETED,
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk):
+        return self._result(services.cancel_batch(batch_id=int(pk), user=request.user))
+
+    def _result(self, result, status_code=status.HTTP_200_OK) -> Response:
+        # Re-read: the service's rows are locked copies without counts, releases or users.
+        batch = self.get_queryset().get(pk=result.batch.pk)
+        deployments = Deployment.objects.select_related("created_by").filter(
+            pk__in=[d.pk for d in result.deployments]
+        )
+        data = BatchResultSerializer(
+            {"changed": result.changed, "batch": batch, "deployments": deployments}
+        ).data
+        return Response(data, status=status_code)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List releases (one app's version in a batch)"),
+    retrieve=extend_schema(
+        summary="A release", responses={200: ReleaseSerializer, **error_responses(404)}
+    ),
+)
+class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = RELEASES
+    serializer_class = ReleaseSerializer
+    filterset_class = ReleaseFilterSet
+    lookup_value_regex = r"\d+"
+    action_permissions = {"switch_version": [SWITCH_PERMISSION]}
+
+    @extend_schema(
+        summary="Switch a release to another image tag",
+        description=(
+            "Checked in this order, the first failure answers and nothing changes: permission "
+            "`releases.switch_version` (403); `expected_image_tag` equals the current tag (409 "
+            "`stale_version`); the target differs from the current tag (else 200 with "
+            "`changed: false`); the target came from a successful build of this app (400 "
+            "`unknown_tag`); the batch waits (409 `batch_not_waiting`); no deployment of the "
+            "release is in progress (409 `deployment_in_progress`). A switch in `prod_waiting` "
+            "sends the batch back to `pre_waiting`."
+        ),
+        request=SwitchVersionSerializer,
+        responses={200: SwitchResultSerializer, **error_responses(400, 401, 403, 404, 409)},
+        examples=[
+            examples.SWITCH_REQUEST,
+            examples.SWITCHED,
+            examples.UNKNOWN_TAG,
+            examples.BATCH_NOT_WAITING,
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="switch-version")
+    def switch_version(self, request, pk):
+        data = _validated(SwitchVersionSerializer, request)
+        result = services.switch_version(
+            release_id=int(pk),
+            user=request.user,
+            image_tag=data.get("image_tag"),
+            expected_image_tag=data.get("expected_image_tag"),
+        )
+        # Re-read: has_new_tag is computed by the database.
+        result = dataclasses.replace(result, release=self.queryset.get(pk=result.release.pk))
+        return Response(SwitchResultSerializer(result).data)
+
+    @extend_schema(
+        summary="A release's switch status and deployment history",
+        description="`can_switch` and `switch_blockers` are evaluated for you, by the code the "
+        "switch itself runs.",
+        responses={
+            200: OpenApiResponse(ReleaseStatusSerializer, examples=[examples.STATUS]),
+            **error_responses(401, 403, 404),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="status")
+    def switch_status(self, request, pk):
+        return Response(
+            ReleaseStatusSerializer(release_status(release_id=int(pk), user=request.user)).data
+        )
