@@ -1,0 +1,52 @@
+import pytest
+
+from releases.models import Batch
+from releases.services import create_batch
+from releases.services.batches import AppChoice
+from tests.factories import UserFactory
+from tests.helpers import notify
+
+VIEW_PERMISSIONS = [
+    "releases.view_batch",
+    "releases.view_releaseapp",
+    "releases.view_application",
+    "builds.view_build",
+    "deployments.view_deployment",
+]
+
+
+def staff(username: str, *extra: str):
+    user = UserFactory(username=username, permissions=[*VIEW_PERMISSIONS, *extra])
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return user
+
+
+@pytest.fixture
+def viewer():
+    """Sees everything, may neither switch nor roll out."""
+    return staff("viewer")
+
+
+@pytest.fixture
+def switcher():
+    return staff("switcher", "releases.switch_version")
+
+
+@pytest.fixture
+def deployer():
+    return staff("deployer", "releases.deploy_batch")
+
+
+@pytest.fixture
+def engineer():
+    return staff("engineer", "releases.switch_version", "releases.deploy_batch")
+
+
+@pytest.fixture
+def batch(engineer, executor) -> Batch:
+    """Batch "Nov": api at v1 with v2 built since (a new tag), web at w1 and up to date."""
+    notify(1, {"api": "v1", "web": "w1"}, repo="org/shop")
+    batch = create_batch(name="Nov", apps=[AppChoice("api"), AppChoice("web")], user=engineer)
+    notify(2, {"api": "v2"}, repo="org/shop")
+    return batch.batch
