@@ -9,6 +9,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from builds.api.serializers import BuildNotifyResultSerializer
 from builds.notifications import BuildNotification
 from releases.errors import DomainError
 from releases.services import ingest_build_notification
@@ -45,26 +46,9 @@ class Command(BaseCommand):
             raise CommandError(
                 json.dumps(body), returncode=2 if error.code == "invalid" else 1
             ) from None
-        self.stdout.write(
-            json.dumps(
-                {
-                    "build": {
-                        "id": result.build.pk,
-                        "repo": result.build.repo,
-                        "number": result.build.number,
-                        "status": result.build.status,
-                    },
-                    "created": result.created,
-                    "duplicate": result.duplicate,
-                    "stale": result.stale,
-                    "new_tags": [
-                        {"app": t.app, "image_tag": t.image_tag, "release_ids": t.release_ids}
-                        for t in result.new_tags
-                    ],
-                },
-                indent=2,
-            )
-        )
+        # The webhook's response body, plus whether the build was new (the webhook's 201).
+        body = {**BuildNotifyResultSerializer(result).data, "created": result.created}
+        self.stdout.write(json.dumps(body, indent=2))
 
     def _body(self, options) -> object:
         if options["file"]:
