@@ -1,0 +1,269 @@
+"""Deployments as Kubernetes `batch/v1` Jobs. The only module that imports `kubernetes`."""
+
+import json
+import logging
+import os
+import threading
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from deployments.models import Deployment
+
+from .base import (
+    DNS_1123_LABEL,
+    Executor,
+    JobState,
+    JobStatus,
+    PermanentJobError,
+    job_name_for,
+    namespace_for,
+)
+
+logger = logging.getLogger(__name__)
+
+DEPLOYMENT_LABEL = "release-train.io/deployment-id"
+# Answers to a create that retrying cannot change: the spec or the namespace is wrong.
+PERMANENT_CREATE_STATUSES = {400, 403, 404, 422}
+ENV_KEYS = ("APP_NAME", "IMAGE_TAG", "ENVIRONMENT", "DEPLOYMENT_ID")
+
+
+class KubernetesExecutor(Executor):
+    """One Job per deployment, named after the deployment so a repeated create is a 409.
+
+    `configuration` lets a caller point the client elsewhere; by default the service account
+    is used inside a pod and the kubeconfig outside one.
+    """
+
+    def __init__(self, configuration: client.Configuration | None = None):
+        self._configuration = configuration
+        self._api: client.BatchV1Api | None = None
+        self._lock = threading.Lock()
+
+    # --- configuration ---
+
+    def validate(self) -> None:
+        super().validate()
+        if not settings.DEPLOY_JOB_IMAGE:
+            raise ImproperlyConfigured(
+                "DEPLOY_JOB_IMAGE is required with DEPLOY_EXECUTOR=kubernetes: the image each "
+                "deployment Job runs (it may name {app}, {image_tag} and {environment})."
+            )
+        try:
+            settings.DEPLOY_JOB_IMAGE.format(app="a", image_tag="t", environment="pre")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ImproperlyConfigured(
+                f"DEPLOY_JOB_IMAGE={settings.DEPLOY_JOB_IMAGE!r} may only name {{app}}, "
+                f"{{image_tag}} and {{environment}}: {exc!r}"
+            ) from None
+        for name, least in (
+            ("DEPLOY_JOB_BACKOFF_LIMIT", 0),
+            ("DEPLOY_JOB_ACTIVE_DEADLINE_SECONDS", 1),
+            ("DEPLOY_JOB_TTL_SECONDS", 1),
+        ):
+            value = getattr(settings, name)
+            if not isinstance(value, int) or value < least:
+                raise ImproperlyConfigured(f"{name}={value!r} must be an integer >= {least}.")
+        if settings.DEPLOY_KUBERNETES_TIMEOUT <= 0:
+            raise ImproperlyConfigured("DEPLOY_KUBERNETES_TIMEOUT must be positive (seconds).")
+        try:
+            self._batch_api()
+        except (ConfigException, OSError) as exc:
+            raise ImproperlyConfigured(
+                "Cannot configure the Kubernetes client: no in-cluster service account and no "
+                f"usable kubeconfig (DEPLOY_KUBECONFIG, $KUBECONFIG, ~/.kube/config): {exc}"
+            ) from None
+
+    def _batch_api(self) -> client.BatchV1Api:
+        with self._lock:
+            if self._api is None:
+                self._api = client.BatchV1Api(client.ApiClient(self._load_configuration()))
+            return self._api
+
+    def _load_configuration(self) -> client.Configuration:
+        if self._configuration is not None:
+            return self._configuration
+        configuration = client.Configuration()
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            config.load_kube_config(
+                config_file=settings.DEPLOY_KUBECONFIG or None,
+                context=settings.DEPLOY_KUBE_CONTEXT or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        # The reconciler retries on its next tick; a hidden retry here would only stall it.
+        configuration.retries = 0
+        return configuration
+
+    # --- the Job ---
+
+    def job_target(self, deployment: Deployment) -> tuple[str, str]:
+        return (
+            job_name_for(deployment, app_name=deployment.release_app.application.name),
+            namespace_for(deployment),
+        )
+
+    def job_manifest(self, deployment: Deployment) -> client.V1Job:
+        """The Job of a deployment: settings, overridden by the deployment's own config."""
+        app = deployment.release_app.application.name
+        cfg = deployment.config or {}
+        image_template = cfg.get("image") or settings.DEPLOY_JOB_IMAGE
+        command = cfg.get("command", settings.DEPLOY_JOB_COMMAND)
+        extra_env = cfg.get("env") or {}
+        if not isinstance(image_template, str) or not image_template:
+            raise PermanentJobError("No Job image: set DEPLOY_JOB_IMAGE or deploy_config image.")
+        if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
+            raise PermanentJobError("deploy_config command must be a list of strings.")
+        if not isinstance(extra_env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in extra_env.items()
+        ):
+            raise PermanentJobError("deploy_config env must map names to string values.")
+        try:
+            image = image_template.format(
+                app=app, image_tag=deployment.image_tag, environment=deployment.environment
+            )
+        except (KeyError, IndexError, ValueError) as exc:
+            raise PermanentJobError(f"Bad image template {image_template!r}: {exc!r}") from None
+        if not DNS_1123_LABEL.match(deployment.job_namespace):
+            raise PermanentJobError(
+                f"Namespace {deployment.job_namespace!r} is not a valid Kubernetes namespace."
+            )
+
+        labels = {
+            "app.kubernetes.io/name": app,
+            "app.kubernetes.io/managed-by": "release-train",
+            "release-train.io/environment": deployment.environment,
+            DEPLOYMENT_LABEL: str(deployment.pk),
+        }
+        env = {k: v for k, v in extra_env.items() if k not in ENV_KEYS}
+        env.update(
+            APP_NAME=app,
+            IMAGE_TAG=deployment.image_tag,
+            ENVIRONMENT=deployment.environment,
+            DEPLOYMENT_ID=str(deployment.pk),
+        )
+        container = client.V1Container(
+            name="deploy",
+            image=image,
+            command=command or None,
+            env=[client.V1EnvVar(name=k, value=v) for k, v in env.items()],
+        )
+        pod_spec = client.V1PodSpec(
+            restart_policy="Never",
+            containers=[container],
+            service_account_name=settings.DEPLOY_JOB_SERVICE_ACCOUNT or None,
+        )
+        return client.V1Job(
+            api_version="batch/v1",
+            kind="Job",
+            metadata=client.V1ObjectMeta(
+                name=deployment.job_name,
+                namespace=deployment.job_namespace,
+                labels=labels,
+                # Tags may be longer than a label value allows.
+                annotations={"release-train.io/image-tag": deployment.image_tag},
+            ),
+            spec=client.V1JobSpec(
+                backoff_limit=settings.DEPLOY_JOB_BACKOFF_LIMIT,
+                active_deadline_seconds=settings.DEPLOY_JOB_ACTIVE_DEADLINE_SECONDS,
+                ttl_seconds_after_finished=settings.DEPLOY_JOB_TTL_SECONDS,
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels), spec=pod_spec
+                ),
+            ),
+        )
+
+    def launch(self, deployment: Deployment) -> None:
+        manifest = self.job_manifest(deployment)
+        api = self._batch_api()
+        try:
+            api.create_namespaced_job(
+                namespace=deployment.job_namespace,
+                body=manifest,
+                _request_timeout=settings.DEPLOY_KUBERNETES_TIMEOUT,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                # Created by an earlier attempt whose answer was lost (a crash, a timeout).
+                self._check_owner(deployment)
+                return
+            if exc.status in PERMANENT_CREATE_STATUSES:
+                raise PermanentJobError(
+                    f"Kubernetes refused Job {deployment.job_namespace}/{deployment.job_name}: "
+                    f"{exc.status} {_reason(exc)}"
+                ) from None
+            raise
+
+    def _check_owner(self, deployment: Deployment) -> None:
+        """A name clash with another installation's Job must not pass for our own launch."""
+        job = self._batch_api().read_namespaced_job(
+            name=deployment.job_name,
+            namespace=deployment.job_namespace,
+            _request_timeout=settings.DEPLOY_KUBERNETES_TIMEOUT,
+        )
+        owner = ((job.metadata and job.metadata.labels) or {}).get(DEPLOYMENT_LABEL)
+        if owner != str(deployment.pk):
+            raise PermanentJobError(
+                f"Job {deployment.job_namespace}/{deployment.job_name} exists but belongs to "
+                f"deployment {owner!r}; check DEPLOY_JOB_NAME_PREFIX."
+            )
+
+    def poll(self, deployment: Deployment) -> JobStatus:
+        try:
+            job = self._batch_api().read_namespaced_job_status(
+                name=deployment.job_name,
+                namespace=deployment.job_namespace,
+                _request_timeout=settings.DEPLOY_KUBERNETES_TIMEOUT,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return JobStatus(
+                    JobState.MISSING,
+                    f"Job {deployment.job_namespace}/{deployment.job_name} disappeared before it "
+                    "finished (deleted by hand, or removed by the cluster).",
+                )
+            raise
+        return job_status(job)
+
+    def cancel(self, deployment: Deployment) -> None:
+        if not deployment.job_name:
+            return
+        try:
+            # Background: the Job goes at once and its pods after it; the default policy
+            # for Jobs would orphan pods that keep running.
+            self._batch_api().delete_namespaced_job(
+                name=deployment.job_name,
+                namespace=deployment.job_namespace,
+                propagation_policy="Background",
+                body=client.V1DeleteOptions(propagation_policy="Background"),
+                _request_timeout=settings.DEPLOY_KUBERNETES_TIMEOUT,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def job_status(job: client.V1Job) -> JobStatus:
+    """Finished means a `Complete` or `Failed` condition that is true; anything else runs."""
+    for condition in (job.status and job.status.conditions) or []:
+        if condition.status != "True":
+            continue
+        if condition.type == "Complete":
+            return JobStatus(JobState.SUCCEEDED, condition.message or "")
+        if condition.type == "Failed":
+            detail = ": ".join(p for p in (condition.reason, condition.message) if p)
+            return JobStatus(JobState.FAILED, f"Job failed: {detail or 'no reason given'}")
+    return JobStatus(JobState.RUNNING)
+
+
+def _reason(exc: ApiException) -> str:
+    """The API's own message when it sent a Status body, else the HTTP reason."""
+    try:
+        return json.loads(exc.body or "{}").get("message") or str(exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason)

@@ -1,0 +1,83 @@
+import contextlib
+import json
+import os
+import signal
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+
+from releases.services import create_batch
+from releases.services.batches import AppChoice
+from tests.factories import UserFactory
+from tests.helpers import notify
+
+from .kube_fake import FakeKubernetes
+
+DEMO_SCRIPT = Path(django_settings.BASE_DIR) / "scripts" / "demo_deploy.py"
+
+
+@pytest.fixture
+def cluster(settings, tmp_path, monkeypatch):
+    """A fake Kubernetes API on loopback, reached through a kubeconfig like a real cluster."""
+    server = FakeKubernetes().start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "fake", "cluster": {"server": server.url}}],
+                "users": [{"name": "tester", "user": {"token": "test-token"}}],
+                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "tester"}}],
+                "current-context": "fake",
+            }
+        )
+    )
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    settings.DEPLOY_EXECUTOR = "kubernetes"
+    settings.DEPLOY_KUBECONFIG = str(kubeconfig)
+    settings.DEPLOY_JOB_IMAGE = "registry.example.com/{app}:{image_tag}"
+    settings.DEPLOY_JOB_COMMAND = ["/deploy", "--wait"]
+    # Short, so an injected timeout costs little; the fake answers in milliseconds otherwise.
+    settings.DEPLOY_KUBERNETES_TIMEOUT = 0.5
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_jobs(settings, tmp_path, monkeypatch):
+    """The local executor running the demo script without its pauses; yields the state dir."""
+    state = tmp_path / "local-jobs"
+    settings.DEPLOY_EXECUTOR = "local"
+    settings.DEPLOY_LOCAL_STATE_DIR = str(state)
+    settings.DEPLOY_LOCAL_COMMAND = [sys.executable, str(DEMO_SCRIPT)]
+    monkeypatch.setenv("DEMO_DEPLOY_SECONDS", "0")
+    yield state
+    # Leave no process behind, whatever the test did.
+    for pid_file in state.glob("*/*/pid"):
+        if not pid_file.with_name("exit_code").exists():
+            with contextlib.suppress(ValueError, OSError):
+                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+
+
+@pytest.fixture
+def user():
+    return UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
+
+
+@pytest.fixture
+def batch(user):
+    """A batch of two apps, api and web, waiting for pre."""
+    notify(1, {"api": "v1", "web": "w1"})
+    return create_batch(name="Nov", apps=[AppChoice("api"), AppChoice("web")], user=user).batch
+
+
+def tick() -> str:
+    """One reconciler tick through the real command; returns its summary line."""
+    out = StringIO()
+    call_command("run_reconciler", "--once", stdout=out)
+    return out.getvalue().strip()

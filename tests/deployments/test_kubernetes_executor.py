@@ -1,0 +1,244 @@
+"""The Kubernetes executor, through the real client over HTTP against a fake API server."""
+
+import re
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from kubernetes import client
+
+from deployments.executors import JobState, PermanentJobError, get_executor
+from deployments.executors.kubernetes import job_status
+from deployments.models import Deployment
+from releases.models import Application, ReleaseApp
+from releases.services import start_pre_deploy
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def deployment(batch, user):
+    """The pre deployment of `api`, with its Job name recorded as the reconciler does."""
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    deployment = Deployment.objects.select_related("release_app__application").get(
+        release_app__application__name="api"
+    )
+    name, namespace = get_executor().job_target(deployment)
+    Deployment.objects.filter(pk=deployment.pk).update(job_name=name, job_namespace=namespace)
+    deployment.refresh_from_db()
+    return deployment
+
+
+def test_job_spec_carries_the_deployment(cluster, deployment):
+    get_executor().launch(deployment)
+
+    [(namespace, name)] = cluster.created()
+    assert (namespace, name) == ("release-train-pre", f"rt-api-{deployment.pk}")
+    job = cluster.jobs[(namespace, name)]
+    labels = {
+        "app.kubernetes.io/name": "api",
+        "app.kubernetes.io/managed-by": "release-train",
+        "release-train.io/environment": "pre",
+        "release-train.io/deployment-id": str(deployment.pk),
+    }
+    assert job["metadata"]["labels"] == labels
+    assert job["metadata"]["annotations"] == {"release-train.io/image-tag": "v1"}
+    assert "generateName" not in job["metadata"]
+    spec = job["spec"]
+    assert (
+        spec["backoffLimit"],
+        spec["activeDeadlineSeconds"],
+        spec["ttlSecondsAfterFinished"],
+    ) == (
+        0,
+        1800,
+        7 * 24 * 3600,
+    )
+    assert spec["template"]["metadata"]["labels"] == labels
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    [container] = pod["containers"]
+    assert container["image"] == "registry.example.com/api:v1"
+    assert container["command"] == ["/deploy", "--wait"]
+    assert {e["name"]: e["value"] for e in container["env"]} == {
+        "APP_NAME": "api",
+        "IMAGE_TAG": "v1",
+        "ENVIRONMENT": "pre",
+        "DEPLOYMENT_ID": str(deployment.pk),
+    }
+
+
+def test_deploy_config_overrides_namespace_image_command_and_adds_env(cluster, deployment):
+    Deployment.objects.filter(pk=deployment.pk).update(
+        config={
+            "namespace": "team-api",
+            "image": "deployer:2",
+            "command": ["helm", "upgrade"],
+            "env": {"CHART": "api", "IMAGE_TAG": "ignored"},
+        }
+    )
+    deployment.refresh_from_db()
+    executor = get_executor()
+    deployment.job_name, deployment.job_namespace = executor.job_target(deployment)
+
+    executor.launch(deployment)
+
+    job = cluster.jobs[("team-api", deployment.job_name)]
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert (container["image"], container["command"]) == ("deployer:2", ["helm", "upgrade"])
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["CHART"] == "api"
+    assert env["IMAGE_TAG"] == "v1"  # the deployment's own variables cannot be overridden
+
+
+def test_create_of_an_existing_job_counts_as_launched(cluster, deployment):
+    executor = get_executor()
+    executor.launch(deployment)
+    executor.launch(deployment)
+
+    assert cluster.count("create", 201) == 1
+    assert cluster.count("create", 409) == 1
+    assert len(cluster.jobs) == 1
+
+
+def test_a_same_named_job_of_another_deployment_is_not_taken_for_ours(cluster, deployment):
+    executor = get_executor()
+    executor.launch(deployment)
+    cluster.jobs[(deployment.job_namespace, deployment.job_name)]["metadata"]["labels"][
+        "release-train.io/deployment-id"
+    ] = "999999"
+
+    with pytest.raises(PermanentJobError, match="belongs to deployment '999999'"):
+        executor.launch(deployment)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 422])
+def test_a_refused_create_is_permanent(cluster, deployment, status):
+    cluster.inject("create", status=status)
+
+    with pytest.raises(PermanentJobError, match=f"refused Job .*{status}"):
+        get_executor().launch(deployment)
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_a_server_error_on_create_is_transient(cluster, deployment, status):
+    cluster.inject("create", status=status)
+
+    with pytest.raises(client.ApiException) as err:
+        get_executor().launch(deployment)
+
+    assert err.value.status == status
+    assert not isinstance(err.value, PermanentJobError)
+    assert cluster.jobs == {}
+
+
+def test_delete_sends_background_propagation_and_404_counts_as_done(cluster, deployment):
+    executor = get_executor()
+    executor.launch(deployment)
+
+    executor.cancel(deployment)
+    executor.cancel(deployment)
+
+    deletes = [r for r in cluster.requests if r.op == "delete"]
+    assert [r.status for r in deletes] == [200, 404]
+    for request in deletes:
+        assert request.query["propagationPolicy"] == ["Background"]
+        assert request.body["propagationPolicy"] == "Background"
+    assert cluster.jobs == {}
+
+
+def test_delete_errors_other_than_404_are_raised(cluster, deployment):
+    cluster.inject("delete", status=500)
+
+    with pytest.raises(client.ApiException):
+        get_executor().cancel(deployment)
+
+
+def test_poll_maps_conditions_and_a_vanished_job(cluster, deployment):
+    executor = get_executor()
+    executor.launch(deployment)
+    key = (deployment.job_namespace, deployment.job_name)
+
+    assert executor.poll(deployment).state == JobState.RUNNING
+
+    cluster.finish(*key, succeeded=False, message="pod exited 2")
+    failed = executor.poll(deployment)
+    assert failed.state == JobState.FAILED
+    assert "BackoffLimitExceeded" in failed.detail and "pod exited 2" in failed.detail
+
+    cluster.finish(*key, succeeded=True)
+    assert executor.poll(deployment).state == JobState.SUCCEEDED
+
+    cluster.vanish(*key)
+    missing = executor.poll(deployment)
+    assert missing.state == JobState.MISSING
+    assert deployment.job_name in missing.detail and "disappeared" in missing.detail
+
+
+@pytest.mark.parametrize(
+    ("conditions", "state"),
+    [
+        (None, JobState.RUNNING),
+        ([], JobState.RUNNING),
+        ([{"type": "Suspended", "status": "True"}], JobState.RUNNING),
+        ([{"type": "Complete", "status": "False"}], JobState.RUNNING),
+        ([{"type": "FailureTarget", "status": "True"}], JobState.RUNNING),
+        ([{"type": "SuccessCriteriaMet", "status": "True"}], JobState.RUNNING),
+        (
+            [
+                {"type": "SuccessCriteriaMet", "status": "True"},
+                {"type": "Complete", "status": "True"},
+            ],
+            JobState.SUCCEEDED,
+        ),
+        ([{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}], JobState.FAILED),
+    ],
+)
+def test_finished_means_a_true_complete_or_failed_condition(conditions, state):
+    job = client.V1Job.from_dict({"status": {"conditions": conditions}})
+
+    assert job_status(job).state == state
+
+
+def test_poll_timeout_raises_without_changing_anything(cluster, deployment):
+    executor = get_executor()
+    executor.launch(deployment)
+    cluster.inject("read", delay=1.5)
+
+    with pytest.raises(Exception):  # noqa: B017 - urllib3's timeout, whatever its wrapper
+        executor.poll(deployment)
+
+    assert executor.poll(deployment).state == JobState.RUNNING
+
+
+@pytest.mark.parametrize("app", ["api", "Billing_Service.v2", "a" * 63, "x" + "-" * 61 + "y"])
+def test_job_names_are_dns_1123_labels_of_at_most_63_characters(cluster, app):
+    release = ReleaseApp(application=Application(name=app))
+    deployment = Deployment(pk=1234567890123, environment="pre", release_app=release)
+
+    name, namespace = get_executor().job_target(deployment)
+
+    assert len(name) <= 63
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
+    assert name.endswith("-1234567890123")
+    assert namespace == "release-train-pre"
+    assert get_executor().job_target(deployment) == (name, namespace)
+
+
+def test_validate_names_the_missing_setting(cluster, settings):
+    get_executor().validate()
+
+    settings.DEPLOY_JOB_IMAGE = ""
+    with pytest.raises(ImproperlyConfigured, match="DEPLOY_JOB_IMAGE is required"):
+        get_executor().validate()
+
+    settings.DEPLOY_JOB_IMAGE = "x"
+    settings.DEPLOY_NAMESPACES = {"pre": "Not_Valid", "prod": "p"}
+    with pytest.raises(ImproperlyConfigured, match="DEPLOY_NAMESPACE_PRE='Not_Valid'"):
+        get_executor().validate()
+
+
+def test_validate_explains_a_missing_kubeconfig(cluster, settings, tmp_path):
+    settings.DEPLOY_KUBECONFIG = str(tmp_path / "nowhere")
+
+    with pytest.raises(ImproperlyConfigured, match="no usable kubeconfig"):
+        get_executor().validate()
