@@ -30,6 +30,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     DJANGO_SETTINGS_MODULE=config.settings.production \
+    LOG_FORMAT=json \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
     PORT=8000
 RUN groupadd --system --gid 10001 app \

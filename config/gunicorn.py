@@ -7,6 +7,8 @@ import os
 
 from prometheus_client import multiprocess
 
+from config.logging import logging_config
+
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
@@ -16,6 +18,13 @@ graceful_timeout = 20
 # user; gunicorn's access log would repeat it without them.
 accesslog = None
 errorlog = "-"
+# gunicorn's own lines (start, worker exits) in the same format as the application's.
+logconfig_dict = logging_config(
+    log_format=os.environ.get("LOG_FORMAT", "text"), level=os.environ.get("LOG_LEVEL", "INFO")
+)
+# No control socket (gunicorn >= 27): it lives in $HOME, which is read-only in the container,
+# and two servers on one host (the demo and the smoke test) would fight over it.
+control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

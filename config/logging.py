@@ -51,10 +51,16 @@ def _clean(key: str, value):
 def record_fields(record: logging.LogRecord) -> dict:
     """The facts of a record: request id, then its `extra` fields, secrets redacted."""
     fields = {}
-    request_id = getattr(record, "request_id", None) or request_id_var.get()
+    request = getattr(record, "request", None)
+    # Django logs a request's 4xx/5xx line after the middleware has returned; the request
+    # object it attaches still carries the id.
+    request_id = (
+        getattr(record, "request_id", None)
+        or request_id_var.get()
+        or getattr(request, "request_id", None)
+    )
     if request_id:
         fields["request_id"] = request_id
-    request = getattr(record, "request", None)
     if request is not None and hasattr(request, "path"):
         fields["method"] = getattr(request, "method", None)
         fields["path"] = request.path
@@ -70,7 +76,9 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", None):
-            record.request_id = request_id_var.get()
+            record.request_id = request_id_var.get() or getattr(
+                getattr(record, "request", None), "request_id", None
+            )
         return True
 
 
@@ -137,6 +145,7 @@ def logging_config(*, log_format: str = "text", level: str = "INFO") -> dict:
             "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
             "kubernetes": {"level": "WARNING"},
+            "environ": {"level": "WARNING"},
             "urllib3": {"level": "WARNING"},
         },
     }

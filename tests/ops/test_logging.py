@@ -131,3 +131,22 @@ def test_a_missing_or_unsafe_request_id_is_replaced(caplog):
 
 def test_outside_a_request_lines_carry_no_request_id():
     assert "request_id" not in json.loads(JsonFormatter().format(_record()))
+
+
+@pytest.mark.django_db
+def test_djangos_own_error_line_of_a_request_carries_its_id_too(client, caplog):
+    caplog.set_level(logging.INFO)
+
+    response = client.post(
+        "/api/v1/releases/1/switch-version",
+        {},
+        content_type="application/json",
+        HTTP_X_REQUEST_ID="req-7",
+        HTTP_AUTHORIZATION="Bearer not-a-real-token",
+    )
+
+    assert response.status_code == 401 and response["X-Request-ID"] == "req-7"
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records]
+    assert {line["logger"] for line in lines} >= {"django.request", "config.requests"}
+    assert all(line["request_id"] == "req-7" for line in lines)
+    assert "not-a-real-token" not in caplog.text
