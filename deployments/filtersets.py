@@ -1,11 +1,13 @@
 import django_filters
 
+from config.filters import IdFilter
+
 from .choices import DeploymentStatus, Environment
 from .models import Deployment
 
 
 class DeploymentFilterSet(django_filters.FilterSet):
-    release = django_filters.NumberFilter(field_name="release_app_id", help_text="Release id.")
+    release = IdFilter(field_name="release_app_id", help_text="Release id.")
     environment = django_filters.ChoiceFilter(choices=Environment.choices)
     status = django_filters.MultipleChoiceFilter(choices=DeploymentStatus.choices)
     current = django_filters.BooleanFilter(

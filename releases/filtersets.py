@@ -1,5 +1,7 @@
 import django_filters
 
+from config.filters import IdFilter
+
 from .choices import BatchStatus, ReleaseStatus
 from .models import Batch, ReleaseApp
 
@@ -13,7 +15,7 @@ class BatchFilterSet(django_filters.FilterSet):
 
 
 class ReleaseFilterSet(django_filters.FilterSet):
-    batch = django_filters.NumberFilter(field_name="batch_id", help_text="Batch id.")
+    batch = IdFilter(field_name="batch_id", help_text="Batch id.")
     app = django_filters.CharFilter(field_name="application__name", help_text="Application name.")
     status = django_filters.MultipleChoiceFilter(choices=ReleaseStatus.choices)
     has_new_tag = django_filters.BooleanFilter(

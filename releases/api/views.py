@@ -55,9 +55,13 @@ def _stage_schema(summary: str, description: str, conflict: dict):
     ),
 )
 class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    queryset = Batch.objects.select_related("created_by").annotate(
-        release_count=Count("releases"),
-        new_tag_count=Count("releases", filter=Q(releases__has_new_tag=True)),
+    queryset = (
+        Batch.objects.select_related("created_by")
+        .annotate(
+            release_count=Count("releases"),
+            new_tag_count=Count("releases", filter=Q(releases__has_new_tag=True)),
+        )
+        .order_by("-created_at", "-pk")  # an aggregate drops Meta.ordering
     )
     serializer_class = BatchSerializer
     filterset_class = BatchFilterSet

@@ -1,0 +1,86 @@
+"""Every error under /api/ is JSON in one shape, whatever raised it."""
+
+import json
+
+import pytest
+from django.core.exceptions import RequestDataTooBig
+from django.test import Client, RequestFactory
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from config.exceptions import api_exception_handler, server_error
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_error(response, status: int, code: str) -> None:
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    body = json.loads(response.content)
+    assert set(body) == {"code", "detail", "fields"}
+    assert (body["code"], bool(body["detail"])) == (code, True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/nothing-here/",
+        "/api/v1/batches/999999/",
+        "/api/v1/batches/abc/",
+        "/api/v1/batches/99999999999999999999999/",
+        "/api/v1/releases/-1/status",
+        "/api/v2/batches/",
+    ],
+)
+def test_unknown_paths_and_objects_are_404(api, url):
+    assert_error(api.get(url), 404, "not_found")
+
+
+def test_an_invalid_page_is_404(api):
+    assert_error(api.get("/api/v1/builds/?page=99"), 404, "not_found")
+
+
+def test_errors_stay_json_for_a_browser(api):
+    response = api.get("/api/v1/batches/999999/", HTTP_ACCEPT="text/html")
+
+    assert_error(response, 404, "not_found")
+
+
+def test_an_unsupported_media_type_is_415(api):
+    response = api.post(
+        "/api/v1/batches/", "name=Nov", content_type="application/x-www-form-urlencoded; x=1"
+    )
+
+    assert response.status_code in (400, 415)
+    assert response.json()["code"] in ("invalid", "unsupported_media_type")
+
+
+def test_an_unacceptable_accept_header_still_gets_json(api):
+    response = api.get("/api/v1/batches/", HTTP_ACCEPT="application/xml")
+
+    assert_error(response, 406, "not_acceptable")
+
+
+def test_a_server_error_under_api_is_json(settings):
+    # Django's own handler500, reached when a view raises something unexpected.
+    response = server_error(RequestFactory().get("/api/v1/batches/"))
+
+    assert_error(response, 500, "server_error")
+
+
+def test_pages_outside_the_api_keep_djangos_error_pages():
+    response = Client().get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert not response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code"),
+    [
+        (TransitionNotAllowed("no"), 409, "invalid_transition"),
+        (ConcurrentTransition("race"), 409, "concurrent_update"),
+        (RequestDataTooBig("big"), 413, "too_large"),
+    ],
+)
+def test_the_handler_maps_framework_errors(exc, status, code):
+    assert_error(api_exception_handler(exc, {}), status, code)
