@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Migrate (SQLite unless DATABASE_URL), translations, static files, demo data, then gunicorn and
+# the reconciler in the foreground until Ctrl-C. PORT (default 8000) and HOST choose the address.
 run: $(STAMP)
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	@scripts/run-demo
 
 # Tests run on PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/releasetrain)
 # and drive a real headless Chromium, installed from Debian's packages when missing.
