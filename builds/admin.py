@@ -32,6 +32,10 @@ class BuildImageInline(ReadOnlyMixin, admin.TabularInline):
     fields = ("application_link", "image")
     readonly_fields = fields
 
+    def has_view_permission(self, request, obj=None):
+        # Images are part of their build: whoever may see the build sees what it produced.
+        return request.user.has_perm("builds.view_build")
+
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("application")
 

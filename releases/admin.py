@@ -33,6 +33,7 @@ from .models import Application, Batch, ReleaseApp
 admin.site.site_header = _("Release Train")
 admin.site.site_title = _("Release Train")
 admin.site.index_title = _("Batches, releases, builds and deployments")
+admin.site.site_url = None  # the admin is the site; no "View site" link to nowhere
 
 # Every status value of every model, by the colour it is shown in.
 TONES = {
@@ -392,8 +393,7 @@ class BatchStatusFilter(admin.SimpleListFilter):
 class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
     list_display = (
         "application_name",
-        "batch_link",
-        "batch_status",
+        "batch_with_status",
         "chosen_tag",
         "latest_tag",
         "release_status",
@@ -438,6 +438,10 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
     @admin.display(description=_("batch"), ordering="batch__created_at")
     def batch_link(self, obj):
         return admin_link(obj.batch)
+
+    @admin.display(description=_("batch"), ordering="batch__created_at")
+    def batch_with_status(self, obj):
+        return format_html("{}<br>{}", admin_link(obj.batch), self.batch_status(obj))
 
     @admin.display(description=_("batch status"), ordering="batch__status")
     def batch_status(self, obj):

@@ -3,23 +3,8 @@ import pytest
 from releases.models import Batch
 from releases.services import create_batch
 from releases.services.batches import AppChoice
-from tests.factories import UserFactory
+from tests.admin.pages import compile_translations_if_stale, staff
 from tests.helpers import notify
-
-VIEW_PERMISSIONS = [
-    "releases.view_batch",
-    "releases.view_releaseapp",
-    "releases.view_application",
-    "builds.view_build",
-    "deployments.view_deployment",
-]
-
-
-def staff(username: str, *extra: str):
-    user = UserFactory(username=username, permissions=[*VIEW_PERMISSIONS, *extra])
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    return user
 
 
 @pytest.fixture
@@ -50,3 +35,8 @@ def batch(engineer, executor) -> Batch:
     batch = create_batch(name="Nov", apps=[AppChoice("api"), AppChoice("web")], user=engineer)
     notify(2, {"api": "v2"}, repo="org/shop")
     return batch.batch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations():
+    compile_translations_if_stale()

@@ -1,7 +1,30 @@
-"""Reading admin pages the way a person does."""
+"""Admin test helpers: staff users, and reading pages the way a person does."""
 
 import html
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from django.conf import settings
+
+from tests.factories import UserFactory
+
+VIEW_PERMISSIONS = [
+    "releases.view_batch",
+    "releases.view_releaseapp",
+    "releases.view_application",
+    "builds.view_build",
+    "deployments.view_deployment",
+]
+
+
+def staff(username: str, *extra: str):
+    user = UserFactory(username=username, permissions=[*VIEW_PERMISSIONS, *extra])
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return user
 
 
 def text(response) -> str:
@@ -21,3 +44,16 @@ def row(response, needle: str) -> str:
 
 def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
+
+
+def compile_translations_if_stale() -> None:
+    """`make test` compiles the catalogue; this keeps a bare `pytest` run from using a stale one."""
+    po = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+    mo = po.with_suffix(".mo")
+    if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+        return
+    if shutil.which("msgfmt") is None:
+        raise RuntimeError("msgfmt is missing: apt-get install gettext, or run `make messages`")
+    partial = mo.with_name(f"django.{os.getpid()}.mo")
+    subprocess.run(["msgfmt", "--check-format", "-o", str(partial), str(po)], check=True)
+    partial.replace(mo)  # atomic: a concurrent run never reads half a file

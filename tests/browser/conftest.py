@@ -1,0 +1,76 @@
+"""Headless Chromium (Debian's package, never a downloaded browser) driven by Playwright."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.admin.pages import compile_translations_if_stale
+
+# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+# synchronous and safe, so Django's async guard must not refuse them.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """`new_page(language)`: a fresh browser whose user reads `language`."""
+    contexts = []
+
+    def make(language: str = "en"):
+        context = browser.new_context(
+            base_url=live_server.url,
+            locale=language,
+            extra_http_headers={"Accept-Language": language},
+            viewport={"width": 1440, "height": 900},
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def screenshot():
+    """Save a screenshot for the README when UPDATE_SCREENSHOTS=1, else nowhere."""
+
+    def save(page, name: str) -> None:
+        if os.environ.get("UPDATE_SCREENSHOTS"):
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+    return save
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations():
+    compile_translations_if_stale()

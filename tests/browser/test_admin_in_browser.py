@@ -1,0 +1,114 @@
+"""A release engineer in a real browser: find a new tag, switch it, and be stopped while deploying."""
+
+import pytest
+from playwright.sync_api import expect
+
+from builds.notifications import AppImage, BuildNotification
+from releases.services import create_batch, ingest_build_notification, start_pre_deploy
+from releases.services.batches import AppChoice
+from tests.admin.pages import staff
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def built(number: int, apps: dict[str, str], commit: str) -> None:
+    ingest_build_notification(
+        notification=BuildNotification(
+            number=number,
+            status="success",
+            apps=tuple(AppImage(name, tag) for name, tag in apps.items()),
+            repo="shop/platform",
+            commit=commit,
+            branch="main",
+            link=f"https://drone.example.com/shop/platform/{number}",
+        )
+    )
+
+
+@pytest.fixture
+def batch(executor):
+    """ "November train": checkout has a newer tag than the one chosen; the others are current."""
+    engineer = staff("alice", "releases.switch_version", "releases.deploy_batch")
+    built(41, {"checkout": "v2.3.0", "catalog": "v5.1.2", "search": "v0.9.4"}, "8f2c1d7e4b")
+    batch = create_batch(
+        name="November train",
+        apps=[AppChoice("catalog"), AppChoice("checkout"), AppChoice("search")],
+        user=engineer,
+    ).batch
+    built(42, {"checkout": "v2.4.0"}, "c41a9e03d2")
+    return batch
+
+
+def log_in(page, username: str) -> None:
+    page.goto("/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw")
+    page.locator("input[type=submit]").click()
+    expect(page.locator("#user-tools")).to_contain_text(username)
+
+
+def release_row(page, app: str):
+    return page.locator("tr.form-row").filter(
+        has=page.locator(".field-application_name", has_text=app)
+    )
+
+
+def test_see_the_new_tag_and_switch_to_it(new_page, screenshot, batch):
+    page = new_page("en")
+    log_in(page, "alice")
+
+    page.get_by_role("link", name="Batches").first.click()
+    screenshot(page, "batch-list")
+    page.get_by_role("link", name="November train").click()
+    checkout = release_row(page, "checkout")
+    expect(checkout.locator(".rt-badge-new")).to_have_text("new tag")
+    expect(release_row(page, "catalog").locator(".rt-badge-new")).to_have_count(0)
+    screenshot(page, "batch-new-tag")
+
+    checkout.get_by_role("link", name="Switch version").click()
+    expect(page.locator("h1")).to_have_text("Switch checkout to another tag")
+    expect(page.locator("input[name=image_tag][value='v2.4.0']")).to_be_checked()
+    expect(page.locator("tr.rt-selected")).to_contain_text("#42")
+    expect(page.locator("tr.rt-selected")).to_contain_text("c41a9e03d2")
+    screenshot(page, "switch-form")
+    page.locator("input[type=submit][value='Switch version']").click()
+
+    expect(page.locator(".messagelist .success")).to_have_text(
+        "Switched checkout from v2.3.0 to v2.4.0. "
+        "A new pre deployment waits for the next pre rollout."
+    )
+    checkout = release_row(page, "checkout")
+    expect(checkout.locator(".field-chosen_tag")).to_have_text("v2.4.0")
+    expect(checkout.locator(".rt-badge-new")).to_have_count(0)
+    expect(checkout.locator(".field-deployments_now")).to_contain_text("Pending")
+    screenshot(page, "switched")
+
+
+def test_switch_is_disabled_and_says_why_while_the_batch_deploys(new_page, screenshot, batch):
+    staff("bob", "releases.switch_version")
+    start_pre_deploy(batch_id=batch.pk, user=None)
+    page = new_page("en")
+    log_in(page, "bob")
+
+    page.goto("/admin/releases/releaseapp/?has_new_tag=1")
+    button = page.get_by_role("button", name="Switch version")
+    expect(button).to_be_disabled()
+    expect(page.locator("#result_list .rt-reason")).to_have_text(
+        "Versions can only be switched while the batch waits for a stage, not while it deploys."
+    )
+    expect(page.locator("#result_list a.rt-button")).to_have_count(0)
+    screenshot(page, "switch-blocked")
+
+
+def test_the_batch_page_in_chinese(new_page, screenshot, batch):
+    page = new_page("zh-Hans")
+    log_in(page, "alice")
+
+    page.goto(f"/admin/releases/batch/{batch.pk}/change/")
+
+    checkout = release_row(page, "checkout")
+    expect(checkout.locator(".rt-badge-new")).to_have_text("新标签")
+    expect(checkout.get_by_role("link", name="切换版本")).to_be_visible()
+    expect(page.locator(".object-tools")).to_contain_text("开始预发布部署")
+    expect(page.locator(".field-batch_status")).to_contain_text("等待预发布部署")
+    screenshot(page, "batch-zh-hans")
