@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from deployments.models import Deployment
 
@@ -63,9 +64,20 @@ def new_tag_badge() -> str:
     return format_html('<span class="rt-badge rt-badge-new">{}</span>', gettext("new tag"))
 
 
-def error_message(error: DomainError) -> str:
+# What a service may refuse with; the last two only if a row changed under a transition, which
+# the services' locks prevent. The API's exception handler maps them to the same codes.
+REFUSALS = (DomainError, ConcurrentTransition, TransitionNotAllowed)
+
+
+def error_code(error: Exception) -> str:
+    if isinstance(error, DomainError):
+        return error.code
+    return "concurrent_update" if isinstance(error, ConcurrentTransition) else "invalid_transition"
+
+
+def error_message(error: Exception) -> str:
     """The translated text of the error's code: the admin speaks the user's language."""
-    return str(ERRORS[error.code][1])
+    return str(ERRORS[error_code(error)][1])
 
 
 def admin_link(obj, text=None) -> str:
@@ -331,7 +343,7 @@ class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         try:
             result = service(batch_id=batch.pk, user=request.user)
-        except DomainError as error:
+        except REFUSALS as error:
             messages.error(request, error_message(error))
         else:
             self._report_rollout(request, transition, result)
@@ -399,6 +411,7 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
         "release_status",
     )
     list_display_links = ("application_name",)
+    ordering = ("-batch__created_at", "-batch_id", "application__name")
     list_filter = (NewTagFilter, BatchStatusFilter, "status", "application")
     search_fields = ("application__name",)
     actions = ["switch_to_latest"]
@@ -463,7 +476,7 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
             extra_context.update(
                 status_view=view,
                 can_use_switch=request.user.has_perm(rules.SWITCH_PERMISSION),
-                switch_button=switch_control(request.user, view.release),
+                switch_url=reverse("admin:releases_releaseapp_switch", args=[release.pk]),
                 history=[(d, status_badge(d.status, d.get_status_display())) for d in view.history],
                 builds_url=reverse("admin:builds_build_changelist")
                 + f"?application={release.application_id}",
@@ -508,7 +521,7 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
                     image_tag=form.cleaned_data["image_tag"],
                     expected_image_tag=form.cleaned_data["expected_image_tag"],
                 )
-            except DomainError as error:
+            except REFUSALS as error:
                 messages.error(request, error_message(error))
                 return HttpResponseRedirect(request.get_full_path())
             self._report_switch(request, result, batch_status_before=release.batch.status)
@@ -558,8 +571,8 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
             name = f"{release.application.name} ({release.batch.name})"
             try:
                 result = services.switch_version(release_id=release.pk, user=request.user)
-            except DomainError as error:
-                blocked[error.code].append(name)
+            except REFUSALS as error:
+                blocked[error_code(error)].append(name)
                 continue
             if result.changed:
                 switched.append(f"{name}: {result.previous_image_tag} → {result.release.image_tag}")

@@ -349,3 +349,23 @@ def test_the_batch_page_in_chinese(client, switcher, batch):
     assert "新标签" in line
     assert "切换版本" in line
     assert "等待预发布" in text(response)
+
+
+def test_the_index_leads_to_releases_with_a_new_tag(client, viewer, batch):
+    client.force_login(viewer)
+
+    response = client.get(reverse("admin:index"))
+
+    assert f'href="{CHANGELIST}?has_new_tag=1"' in response.content.decode()
+    assert "Releases with a new tag" in text(response)
+
+
+def test_release_page_offers_the_switch_only_when_allowed(client, switcher, engineer, batch, api):
+    client.force_login(switcher)
+    waiting = client.get(change_url(api)).content.decode()
+    start_pre_deploy(batch_id=batch.pk, user=engineer)
+    deploying = client.get(change_url(api))
+
+    assert f'<a class="rt-go-link" href="{switch_url(api)}">Switch version</a>' in waiting
+    assert switch_url(api) not in deploying.content.decode()
+    assert f"Switching is blocked right now: {BATCH_NOT_WAITING}" in text(deploying)
