@@ -8,6 +8,7 @@ client of the API never receives an HTML error page.
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
@@ -83,6 +84,17 @@ def page_not_found(request, exception, template_name="404.html"):
     if _is_api(request):
         return error_response(404, "not_found", ERRORS["not_found"][1])
     return defaults.page_not_found(request, exception, template_name)
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """Every unmatched path under /api/, even with DEBUG on (when handler404 is not used)."""
+    return error_response(
+        404,
+        "not_found",
+        "No such endpoint. Collections and objects end in a slash (/api/v1/batches/, "
+        "/api/v1/batches/1/), actions do not (/api/v1/batches/1/cancel); see /api/docs/.",
+    )
 
 
 def server_error(request, template_name="500.html"):

@@ -84,3 +84,13 @@ def test_pages_outside_the_api_keep_djangos_error_pages():
 )
 def test_the_handler_maps_framework_errors(exc, status, code):
     assert_error(api_exception_handler(exc, {}), status, code)
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_missing_slash_is_a_json_404_even_in_debug(api, settings, method):
+    settings.DEBUG = True
+
+    response = getattr(api, method)("/api/v1/batches")
+
+    assert_error(response, 404, "not_found")
+    assert "/api/v1/batches/" in response.json()["detail"]
