@@ -10,8 +10,7 @@ from django.http import Http404, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
-from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
 from releases.errors import ERRORS, DomainError
@@ -101,31 +100,3 @@ def server_error(request, template_name="500.html"):
     if _is_api(request):
         return error_response(500, "server_error", "The server failed; the error is logged.")
     return defaults.server_error(request, template_name)
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The error body, for the schema."""
-
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. batch_not_waiting.")
-    detail = serializers.CharField(help_text="Human-readable explanation.")
-    fields = serializers.DictField(
-        help_text="Field name -> list of problems; empty when the error is not about fields."
-    )
-
-
-_ERROR_TEXT = {
-    400: "Invalid input (`invalid`, or a domain code such as `unknown_tag`).",
-    401: "No credentials, or bad ones (`not_authenticated`, `authentication_failed`).",
-    403: "Authenticated, but without the permission (`permission_denied`).",
-    404: "No such object (`not_found`).",
-    409: "Not possible in the current state; the code says why.",
-    413: "Body too large (`too_large`).",
-}
-
-
-def error_responses(*statuses: int) -> dict:
-    """`extend_schema(responses=...)` entries for these error statuses."""
-    return {
-        status: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[status])
-        for status in statuses
-    }

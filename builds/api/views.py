@@ -13,14 +13,22 @@ from builds.metrics import builds_notified
 from builds.models import Build, BuildImage
 from builds.notifications import BuildNotification
 from config.authentication import BearerTokenAuthentication
-from config.exceptions import error_responses
+from config.schema import error_responses, read_views_schema
 from releases.errors import DomainError
 from releases.services import ingest_build_notification
 
+from .examples import BUILD, DRONE_EXAMPLE
 from .serializers import BuildNotificationSerializer, BuildNotifyResultSerializer, BuildSerializer
 from .webhook import CanNotifyBuild, WebhookSignatureAuthentication, webhook_body
 
 
+@read_views_schema(
+    noun="build",
+    plural="builds",
+    permission="builds.view_build",
+    serializer=BuildSerializer,
+    example=BUILD,
+)
 class BuildViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Build.objects.prefetch_related(
         Prefetch("images", queryset=BuildImage.objects.select_related("application"))
@@ -28,17 +36,6 @@ class BuildViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = BuildSerializer
     filterset_class = BuildFilterSet
     lookup_value_regex = r"\d+"
-
-
-DRONE_EXAMPLE = {
-    "build_number": 11,
-    "build_status": "success",
-    "apps": [{"name": "api", "image_tag": "v1.2.4"}, {"name": "web", "image_tag": "v1.2.4"}],
-    "repo": "org/shop",
-    "commit": "0a1b2c3",
-    "branch": "main",
-    "link": "https://drone.example.com/org/shop/11",
-}
 
 
 class BuildNotifyView(APIView):
@@ -54,7 +51,7 @@ class BuildNotifyView(APIView):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
-        operation_id="v1_builds_notify",
+        operation_id="builds_notify",
         summary="Notify a build (Drone webhook)",
         description=(
             "Idempotent: a known build with the same status is a `duplicate`, an older status "

@@ -127,6 +127,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tags and operation ids from the path after the version: batches, releases, builds, ...
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # Four models have a `status`; name each choice set once.
     "ENUM_NAME_OVERRIDES": {
         "BatchStatusEnum": "releases.choices.BatchStatus",

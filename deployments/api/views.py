@@ -1,11 +1,20 @@
 from rest_framework import viewsets
 
+from config.schema import read_views_schema
 from deployments.filtersets import DeploymentFilterSet
 from deployments.models import Deployment
 
+from .examples import DEPLOYMENT
 from .serializers import DeploymentSerializer
 
 
+@read_views_schema(
+    noun="deployment",
+    plural="deployments",
+    permission="deployments.view_deployment",
+    serializer=DeploymentSerializer,
+    example=DEPLOYMENT,
+)
 class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Deployment.objects.select_related("created_by")
     serializer_class = DeploymentSerializer

@@ -1,12 +1,12 @@
 import dataclasses
 
 from django.db.models import Count, Prefetch, Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.exceptions import error_responses
+from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import BatchFilterSet, ReleaseFilterSet
@@ -47,12 +47,14 @@ def _stage_schema(summary: str, description: str, conflict: dict):
     )
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List batches", responses={200: BatchSerializer}),
-    retrieve=extend_schema(
-        summary="A batch with its releases",
-        responses={200: BatchDetailSerializer, **error_responses(404)},
-    ),
+@read_views_schema(
+    noun="batch",
+    plural="batches",
+    permission="releases.view_batch",
+    serializer=BatchSerializer,
+    example={k: v for k, v in examples.BATCH.items() if k != "releases"},
+    detail_serializer=BatchDetailSerializer,
+    detail_example=examples.BATCH,
 )
 class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = (
@@ -144,11 +146,12 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(data, status=status_code)
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List releases (one app's version in a batch)"),
-    retrieve=extend_schema(
-        summary="A release", responses={200: ReleaseSerializer, **error_responses(404)}
-    ),
+@read_views_schema(
+    noun="release",
+    plural="releases",
+    permission="releases.view_releaseapp",
+    serializer=ReleaseSerializer,
+    example=examples.RELEASE,
 )
 class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = RELEASES
