@@ -46,12 +46,17 @@ def test_errors_stay_json_for_a_browser(api):
 
 
 def test_an_unsupported_media_type_is_415(api):
-    response = api.post(
-        "/api/v1/batches/", "name=Nov", content_type="application/x-www-form-urlencoded; x=1"
-    )
+    response = api.post("/api/v1/batches/", "name=Nov", content_type="text/plain")
 
-    assert response.status_code in (400, 415)
-    assert response.json()["code"] in ("invalid", "unsupported_media_type")
+    assert_error(response, 415, "unsupported_media_type")
+
+
+def test_an_oversize_body_elsewhere_is_413(api):
+    body = b'{"name": "' + b"x" * (1024 * 1024) + b'", "apps": []}'
+
+    response = api.post("/api/v1/batches/", body, content_type="application/json")
+
+    assert_error(response, 413, "too_large")
 
 
 def test_an_unacceptable_accept_header_still_gets_json(api):
