@@ -199,9 +199,8 @@ class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
     verbose_name = _("release")
     verbose_name_plural = _("releases")
     extra = 0
-    show_change_link = True
     readonly_fields = (
-        "application_name",
+        "release_link",
         "chosen_tag",
         "latest_tag",
         "release_status",
@@ -219,6 +218,10 @@ class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
         if not request.user.has_perm(rules.SWITCH_PERMISSION):
             fields.remove("switch")
         return fields
+
+    @admin.display(description=_("application"))
+    def release_link(self, obj):
+        return admin_link(obj, obj.application.name)
 
     @admin.display(description=_("switch"))
     def switch(self, obj):
@@ -256,13 +259,13 @@ class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "updated_at",
     )
     readonly_fields = fields
-    list_select_related = ("created_by",)
     inlines = [ReleaseInline]
 
     def get_queryset(self, request):
         return (
             super()
             .get_queryset(request)
+            .select_related("created_by")
             .annotate(
                 release_count=Count("releases"),
                 new_tag_count=Count("releases", filter=Q(releases__has_new_tag=True)),

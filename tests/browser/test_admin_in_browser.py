@@ -48,9 +48,7 @@ def log_in(page, username: str) -> None:
 
 
 def release_row(page, app: str):
-    return page.locator("tr.form-row").filter(
-        has=page.locator(".field-application_name", has_text=app)
-    )
+    return page.locator("tr.form-row").filter(has=page.locator(".field-release_link", has_text=app))
 
 
 def test_see_the_new_tag_and_switch_to_it(new_page, screenshot, batch):
