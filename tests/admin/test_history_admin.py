@@ -92,3 +92,12 @@ def test_build_page_lists_its_images(client, viewer, batch):
 
     assert ">v1</code>" in row(response, ">api<")
     assert ">w1</code>" in row(response, ">web<")
+
+
+def test_application_list_counts_releases_in_open_batches(client, viewer, batch, engineer):
+    client.force_login(viewer)
+
+    response = client.get(reverse("admin:releases_application_changelist"))
+
+    assert response.status_code == 200
+    assert '<td class="field-open_releases">1</td>' in row(response, ">api<")

@@ -7,10 +7,6 @@ import pytest
 
 from tests.admin.pages import compile_translations_if_stale
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-# synchronous and safe, so Django's async guard must not refuse them.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -31,7 +27,10 @@ def browser():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        # Playwright's sync API keeps an event loop running in this thread; the tests' own ORM
+        # calls are synchronous and safe, so Django's async guard must not refuse them.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
