@@ -19,7 +19,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
@@ -360,21 +360,31 @@ class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 gettext("Nothing to do: the batch is already %(status)s.") % {"status": status},
             )
         elif transition == "cancel":
+            count = len(result.deployments)
+            text = gettext("Batch cancelled.")
+            if count:
+                text += " " + ngettext(
+                    "%(count)d unfinished deployment was cancelled; its Job is being deleted.",
+                    "%(count)d unfinished deployments were cancelled; their Jobs are being deleted.",
+                    count,
+                ) % {"count": count}
+            messages.success(request, text)
+        elif result.deployments:
+            count = len(result.deployments)
             messages.success(
                 request,
-                gettext(
-                    "Batch cancelled; %(count)d unfinished deployment(s) cancelled and their "
-                    "Jobs are being deleted."
+                ngettext(
+                    "Rollout started: %(count)d deployment queued; the batch is now %(status)s.",
+                    "Rollout started: %(count)d deployments queued; the batch is now %(status)s.",
+                    count,
                 )
-                % {"count": len(result.deployments)},
+                % {"count": count, "status": status},
             )
         else:
             messages.success(
                 request,
-                gettext(
-                    "Rollout started: %(count)d deployment(s) queued; the batch is now %(status)s."
-                )
-                % {"count": len(result.deployments), "status": status},
+                gettext("No release needed this stage; the batch is now %(status)s.")
+                % {"status": status},
             )
 
 

@@ -112,7 +112,7 @@ def test_start_pre_rollout_runs_the_service(client, deployer, batch):
     assert status_of(batch) == BatchStatus.PRE_DEPLOYING
     assert Deployment.objects.filter(environment="pre", status="pending").count() == 2
     assert messages_of(response) == [
-        "Rollout started: 2 deployment(s) queued; the batch is now Deploying to pre."
+        "Rollout started: 2 deployments queued; the batch is now Deploying to pre."
     ]
 
 
@@ -133,7 +133,9 @@ def test_start_prod_rollout_after_pre(client, deployer, batch):
     response = client.post(rollout_url(batch, "start_prod_deploy"), follow=True)
 
     assert status_of(batch) == BatchStatus.PROD_DEPLOYING
-    assert "Rollout started: 2 deployment(s) queued" in messages_of(response)[0]
+    assert messages_of(response) == [
+        "Rollout started: 2 deployments queued; the batch is now Deploying to prod."
+    ]
 
 
 def test_a_transition_the_status_forbids_is_refused_with_the_translated_reason(
@@ -179,7 +181,7 @@ def test_cancel_asks_first_then_cancels_unfinished_deployments(client, deployer,
     assert status_of(batch) == BatchStatus.CANCELLED
     assert set(Deployment.objects.values_list("status", flat=True)) == {"cancelled"}
     assert messages_of(response) == [
-        "Batch cancelled; 2 unfinished deployment(s) cancelled and their Jobs are being deleted."
+        "Batch cancelled. 2 unfinished deployments were cancelled; their Jobs are being deleted."
     ]
     assert "/rollout/" not in response.content.decode()
 
@@ -202,3 +204,12 @@ def test_anonymous_users_are_sent_to_log_in(client, batch):
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
     assert status_of(batch) == BatchStatus.PRE_WAITING
+
+
+def test_cancelling_a_waiting_batch(client, deployer, batch):
+    client.force_login(deployer)
+
+    response = client.post(rollout_url(batch, "cancel"), follow=True)
+
+    assert status_of(batch) == BatchStatus.CANCELLED
+    assert messages_of(response) == ["Batch cancelled."]
