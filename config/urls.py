@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from . import health
 
 urlpatterns = [
+    # The admin is where people work; the root has nothing else to show.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
     path("healthz", health.healthz, name="healthz"),
