@@ -1,9 +1,11 @@
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .executors import get_executor
+from .metrics import job_operations
 from .models import Deployment
 
 logger = logging.getLogger(__name__)
@@ -43,11 +45,12 @@ def deployment_jobs_cleanup_on_commit(*, deployments: list[Deployment]) -> None:
         transaction.on_commit(lambda: deployment_jobs_cleanup(deployment_ids=ids))
 
 
-def deployment_jobs_cleanup(*, deployment_ids: list[int]) -> list[int]:
+def deployment_jobs_cleanup(*, deployment_ids: list[int], claimed_by: str = "") -> list[int]:
     """Delete the Jobs of these deployments; returns the ids whose Job is now gone.
 
     Runs outside any transaction. A failure leaves `cleanup_pending` set, so the reconciler
-    retries it; nothing that already committed is undone.
+    retries it; nothing that already committed is undone. `claimed_by` names the reconciler
+    that holds these rows' claim, if the caller is one.
     """
     executor = get_executor()
     done = []
@@ -56,6 +59,7 @@ def deployment_jobs_cleanup(*, deployment_ids: list[int]) -> list[int]:
         try:
             executor.cancel(deployment)
         except Exception as exc:
+            job_operations.labels(op="cancel", result="error").inc()
             logger.warning(
                 "job_delete_failed",
                 extra={
@@ -66,7 +70,19 @@ def deployment_jobs_cleanup(*, deployment_ids: list[int]) -> list[int]:
                 },
             )
             continue
-        Deployment.objects.filter(pk=deployment.pk).update(cleanup_pending=False)
+        job_operations.labels(op="cancel", result="ok").inc()
+        # A reconciler that holds the row may be creating this very Job right now (a launch in
+        # flight when the batch was cancelled), so a delete that ran ahead of the create does
+        # not settle it: the flag stays for the reconciler, which deletes again after its claim.
+        free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
+        if claimed_by:
+            free |= Q(claimed_by=claimed_by)
+        if not Deployment.objects.filter(free, pk=deployment.pk).update(cleanup_pending=False):
+            logger.info(
+                "job_delete_deferred",
+                extra={"deployment_id": deployment.pk, "job_name": deployment.job_name},
+            )
+            continue
         logger.info(
             "job_deleted",
             extra={"deployment_id": deployment.pk, "job_name": deployment.job_name},

@@ -1,0 +1,67 @@
+import logging
+import signal
+import threading
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from deployments.executors import get_executor
+from deployments.reconciler import Reconciler
+
+logger = logging.getLogger("deployments.reconciler")
+
+
+class Command(BaseCommand):
+    help = (
+        "Launch pending deployments, poll running ones, apply their outcomes and retry Job "
+        "deletions. Runs until SIGTERM/SIGINT, or one tick with --once. Any number may run."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="Run one tick, then exit.")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            metavar="S",
+            help="Seconds between ticks (default: DEPLOY_RECONCILER_INTERVAL).",
+        )
+
+    def handle(self, *args, once: bool, interval: float | None, **options):
+        interval = settings.DEPLOY_RECONCILER_INTERVAL if interval is None else interval
+        if interval <= 0:
+            raise CommandError("--interval must be a positive number of seconds.")
+        executor = get_executor()
+        try:
+            executor.validate()
+        except ImproperlyConfigured as exc:
+            raise CommandError(f"Deploy settings are not usable: {exc}") from None
+
+        stop = threading.Event()
+        reconciler = Reconciler(executor=executor, stop=stop)
+        if once:
+            self.stdout.write(str(reconciler.tick()))
+            return
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda signum, frame: stop.set())
+        logger.info(
+            "reconciler_started",
+            extra={
+                "reconciler": reconciler.name,
+                "executor": settings.DEPLOY_EXECUTOR,
+                "interval": interval,
+            },
+        )
+        while not stop.is_set():
+            try:
+                reconciler.tick()
+            except Exception as exc:
+                # The database went away, most likely; start the next tick on a fresh connection.
+                logger.exception("reconciler_tick_failed", extra={"error": repr(exc)})
+                connections.close_all()
+            stop.wait(interval)
+        logger.info("reconciler_stopped", extra={"reconciler": reconciler.name})

@@ -1,0 +1,373 @@
+"""Rollouts driven only by reconciler ticks, with each executor, through faults and crashes."""
+
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from deployments.executors.kubernetes import KubernetesExecutor
+from deployments.models import Deployment
+from deployments.reconciler import Reconciler
+from releases.models import Batch, ReleaseApp
+from releases.services import cancel_batch, start_pre_deploy, start_prod_deploy, switch_version
+from tests.helpers import notify
+
+from .conftest import tick
+
+pytestmark = pytest.mark.django_db
+
+
+def _batch_status(batch) -> str:
+    return Batch.objects.get(pk=batch.pk).status
+
+
+def _release_statuses(batch) -> dict[str, str]:
+    return dict(ReleaseApp.objects.filter(batch=batch).values_list("application__name", "status"))
+
+
+def _deployment(app: str, environment: str = "pre") -> Deployment:
+    """The current deployment of `app` in `environment`."""
+    return Deployment.objects.current().get(
+        release_app__application__name=app, environment=environment
+    )
+
+
+def _expire_leases() -> None:
+    """As if every reconciler lease had run out."""
+    Deployment.objects.exclude(claimed_until=None).update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def _tick_until(condition, *, rounds: int = 300) -> None:
+    """Tick (bounded) until `condition()` holds; for executors whose Jobs take real time."""
+    for _ in range(rounds):
+        tick()
+        if condition():
+            return
+        time.sleep(0.02)
+    pytest.fail("the reconciler did not get there")
+
+
+# --- Kubernetes ---
+
+
+def test_full_rollout_on_kubernetes(cluster, batch, user):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+
+    assert tick() == "launched=2 finished=0 cleaned=0 errors=0"
+    assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
+    assert tick() == "launched=0 finished=0 cleaned=0 errors=0"  # still running
+
+    cluster.finish_all()
+    assert tick() == "launched=0 finished=2 cleaned=0 errors=0"
+    assert _batch_status(batch) == "prod_waiting"
+    assert _release_statuses(batch) == {"api": "pre_deployed", "web": "pre_deployed"}
+
+    start_prod_deploy(batch_id=batch.pk, user=user)
+    assert tick() == "launched=2 finished=0 cleaned=0 errors=0"
+    cluster.finish_all()
+    tick()
+
+    assert _batch_status(batch) == "completed"
+    assert _release_statuses(batch) == {"api": "prod_deployed", "web": "prod_deployed"}
+    assert sorted(ns for ns, _ in cluster.created()) == [
+        "release-train-pre",
+        "release-train-pre",
+        "release-train-prod",
+        "release-train-prod",
+    ]
+    assert Counter(cluster.created()).most_common(1)[0][1] == 1
+    assert not Deployment.objects.exclude(claimed_by="").exists()
+
+
+@pytest.mark.parametrize("stage", ["pre", "prod"])
+def test_a_failing_job_fails_the_release_and_a_switch_then_works(
+    cluster, batch, user, stage, django_capture_on_commit_callbacks
+):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    tick()
+    if stage == "prod":
+        cluster.finish_all()
+        tick()
+        start_prod_deploy(batch_id=batch.pk, user=user)
+        tick()
+    failing = _deployment("api", stage)
+    cluster.finish(failing.job_namespace, failing.job_name, succeeded=False, message="exit 2")
+    cluster.finish_all()
+
+    tick()
+
+    failing.refresh_from_db()
+    assert failing.status == "failed"
+    assert "BackoffLimitExceeded" in failing.error and "exit 2" in failing.error
+    assert _release_statuses(batch) == {"api": f"{stage}_failed", "web": f"{stage}_deployed"}
+    assert _batch_status(batch) == f"{stage}_waiting"
+
+    notify(2, {"api": "v2"})
+    with django_capture_on_commit_callbacks(execute=True):
+        result = switch_version(release_id=failing.release_app_id, user=user)
+
+    assert result.changed
+    assert _batch_status(batch) == "pre_waiting"
+    # The superseded deployments' Jobs are deleted after commit.
+    assert (failing.job_namespace, failing.job_name) not in cluster.jobs
+    assert not Deployment.objects.filter(cleanup_pending=True).exists()
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
+    assert _deployment("api").image_tag == "v2"
+
+
+def test_a_vanished_job_fails_its_deployment_with_a_clear_error(cluster, batch, user):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    tick()
+    api = _deployment("api")
+    cluster.vanish(api.job_namespace, api.job_name)
+
+    tick()
+
+    api.refresh_from_db()
+    assert api.status == "failed"
+    assert api.error == (
+        f"Job {api.job_namespace}/{api.job_name} disappeared before it finished "
+        "(deleted by hand, or removed by the cluster)."
+    )
+    assert _release_statuses(batch)["api"] == "pre_failed"
+
+
+def test_a_launch_that_can_never_work_fails_the_deployment(cluster, batch, user):
+    batch.releases.get(application__name="api").application.__class__.objects.filter(
+        name="api"
+    ).update(deploy_config={"pre": {"namespace": "Not A Namespace"}})
+    start_pre_deploy(batch_id=batch.pk, user=user)
+
+    assert tick() == "launched=1 finished=1 cleaned=0 errors=0"
+
+    api = _deployment("api")
+    assert api.status == "failed"
+    assert "not a valid Kubernetes namespace" in api.error
+    assert cluster.count("create") == 1  # only web's
+
+
+# --- faults: 5xx and timeouts ---
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500},
+        {"status": 503},
+        {"delay": 1.5},  # the request never got through
+        {"delay": 1.5, "apply": True},  # the Job was made, the answer lost
+    ],
+    ids=["500", "503", "timeout", "timeout-after-create"],
+)
+def test_a_failed_launch_is_retried_and_creates_one_job(cluster, batch, user, fault):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    cluster.inject("create", **fault)
+
+    assert tick() == "launched=1 finished=0 cleaned=0 errors=1"
+    api = _deployment("api")
+    # A launch in flight: named, not running, free for the next tick to retry.
+    assert (api.status, bool(api.job_name), api.claimed_by) == ("pending", True, "")
+
+    assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
+
+    assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
+    assert sorted(Counter(cluster.created()).values()) == [1, 1]
+    assert len(cluster.jobs) == 2
+
+
+@pytest.mark.parametrize("fault", [{"status": 500}, {"delay": 1.5}], ids=["500", "timeout"])
+def test_a_failed_poll_changes_nothing_and_is_retried(cluster, batch, user, fault):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    tick()
+    cluster.finish_all()
+    cluster.inject("read", times=2, **fault)
+
+    assert tick() == "launched=0 finished=0 cleaned=0 errors=2"
+    assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
+
+    assert tick() == "launched=0 finished=2 cleaned=0 errors=0"
+    assert _batch_status(batch) == "prod_waiting"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 500}, {"delay": 1.5}, {"delay": 1.5, "apply": True}],
+    ids=["500", "timeout", "timeout-after-delete"],
+)
+def test_a_failed_delete_never_undoes_the_switch_and_is_retried(
+    cluster, batch, user, fault, django_capture_on_commit_callbacks
+):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    tick()
+    cluster.finish_all()
+    tick()
+    old = _deployment("api")
+    notify(2, {"api": "v2"})
+    cluster.inject("delete", **fault)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = switch_version(release_id=old.release_app_id, user=user)
+
+    assert result.changed
+    assert ReleaseApp.objects.get(pk=old.release_app_id).image_tag == "v2"
+    old.refresh_from_db()
+    assert old.cleanup_pending and old.superseded_at is not None
+
+    assert tick() == "launched=0 finished=0 cleaned=1 errors=0"
+
+    old.refresh_from_db()
+    assert not old.cleanup_pending
+    assert (old.job_namespace, old.job_name) not in cluster.jobs
+
+
+def test_cancelling_a_batch_deletes_its_jobs_even_through_a_fault(
+    cluster, batch, user, django_capture_on_commit_callbacks
+):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    tick()
+    cluster.inject("delete", times=2, status=503)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cancel_batch(batch_id=batch.pk, user=user)
+
+    assert len(cluster.jobs) == 2
+    assert set(Deployment.objects.values_list("status", "cleanup_pending")) == {("cancelled", True)}
+    assert tick() == "launched=0 finished=0 cleaned=2 errors=0"
+    assert cluster.jobs == {}
+    assert not Deployment.objects.filter(cleanup_pending=True).exists()
+
+
+# --- cancellation racing a launch, and crashes ---
+
+
+class Killed(BaseException):
+    """The reconciler process dies here (no `except Exception` sees it, as with SIGKILL)."""
+
+
+class CancelledWhileLaunching(KubernetesExecutor):
+    """The batch is cancelled after the Job's name was recorded, before the Job exists."""
+
+    capture = None
+
+    def launch(self, deployment):
+        with self.capture(execute=True):
+            cancel_batch(batch_id=deployment.release_app.batch_id, user=None)
+        super().launch(deployment)
+
+
+def test_a_job_created_after_its_deployment_was_cancelled_is_deleted(
+    cluster, batch, user, django_capture_on_commit_callbacks
+):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    CancelledWhileLaunching.capture = django_capture_on_commit_callbacks
+
+    result = Reconciler(executor=CancelledWhileLaunching()).tick()
+
+    # The cancel's own delete ran before the create (404): only the reconciler can finish it.
+    assert cluster.count("delete", 404) >= 1
+    assert cluster.count("create", 201) == 1
+    assert (result.launched, result.cleaned) == (0, 1)
+    assert cluster.jobs == {}
+    assert set(Deployment.objects.values_list("status", "cleanup_pending")) == {
+        ("cancelled", False)
+    }
+
+
+class DiesBeforeCreate(KubernetesExecutor):
+    def launch(self, deployment):
+        raise Killed
+
+
+class DiesAfterCreate(KubernetesExecutor):
+    def launch(self, deployment):
+        super().launch(deployment)
+        raise Killed
+
+
+@pytest.mark.parametrize("dying", [DiesBeforeCreate, DiesAfterCreate])
+def test_a_reconciler_killed_mid_launch_leaves_work_the_next_one_finishes_once(
+    cluster, batch, user, dying
+):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    with pytest.raises(Killed):
+        Reconciler(executor=dying()).tick()
+    first = Deployment.objects.exclude(claimed_by="").get()
+    assert (first.status, bool(first.job_name)) == ("pending", True)
+
+    # While the dead reconciler's lease runs, others leave its launch alone.
+    assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
+    first.refresh_from_db()
+    assert first.status == "pending"
+
+    _expire_leases()
+    assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
+
+    assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
+    assert sorted(Counter(cluster.created()).values()) == [1, 1]
+    first.refresh_from_db()
+    assert (first.job_namespace, first.job_name) in cluster.jobs
+
+
+def test_a_batch_cancelled_after_a_reconciler_died_mid_launch_leaves_no_job(
+    cluster, batch, user, django_capture_on_commit_callbacks
+):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    with pytest.raises(Killed):
+        Reconciler(executor=DiesAfterCreate()).tick()
+    with django_capture_on_commit_callbacks(execute=True):
+        cancel_batch(batch_id=batch.pk, user=user)
+    # Deleted, but the dead reconciler's lease keeps the matter open until it lapses.
+    assert cluster.jobs == {}
+    assert Deployment.objects.filter(cleanup_pending=True).count() == 1
+
+    _expire_leases()
+    assert tick() == "launched=0 finished=0 cleaned=1 errors=0"
+
+    assert cluster.jobs == {}
+    assert not Deployment.objects.filter(cleanup_pending=True).exists()
+
+
+# --- the local executor ---
+
+
+def test_full_rollout_with_the_local_executor(local_jobs, batch, user):
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    _tick_until(lambda: _batch_status(batch) == "prod_waiting")
+    start_prod_deploy(batch_id=batch.pk, user=user)
+    _tick_until(lambda: _batch_status(batch) == "completed")
+
+    assert _release_statuses(batch) == {"api": "prod_deployed", "web": "prod_deployed"}
+    assert set(Deployment.objects.values_list("environment", "status")) == {
+        ("pre", "succeeded"),
+        ("prod", "succeeded"),
+    }
+    assert len(list(local_jobs.glob("*/*/exit_code"))) == 4
+
+
+def test_a_failing_local_job_fails_the_release_and_a_switch_then_works(
+    local_jobs, user, django_capture_on_commit_callbacks
+):
+    from releases.services import create_batch
+    from releases.services.batches import AppChoice
+
+    notify(1, {"api": "v1-fail", "web": "w1"})
+    batch = create_batch(name="Dec", apps=[AppChoice("api"), AppChoice("web")], user=user).batch
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    _tick_until(lambda: _batch_status(batch) == "pre_waiting")
+
+    assert _release_statuses(batch) == {"api": "pre_failed", "web": "pre_deployed"}
+    failed = _deployment("api")
+    assert failed.error.startswith("exit status 1")
+    assert "did not become healthy" in failed.error
+
+    notify(2, {"api": "v2"})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert switch_version(release_id=failed.release_app_id, user=user).changed
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    _tick_until(lambda: _batch_status(batch) == "prod_waiting")
+    assert _deployment("api").status == "succeeded"
