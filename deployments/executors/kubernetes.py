@@ -215,7 +215,9 @@ class KubernetesExecutor(Executor):
 
     def poll(self, deployment: Deployment) -> JobStatus:
         try:
-            job = self._batch_api().read_namespaced_job_status(
+            # The Job itself carries its status; the `jobs/status` subresource would need
+            # one more RBAC rule for nothing more.
+            job = self._batch_api().read_namespaced_job(
                 name=deployment.job_name,
                 namespace=deployment.job_namespace,
                 _request_timeout=settings.DEPLOY_KUBERNETES_TIMEOUT,

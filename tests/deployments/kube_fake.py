@@ -31,6 +31,7 @@ class Request:
     namespace: str
     name: str | None
     status: int
+    path: str = ""
     query: dict = field(default_factory=dict)
     body: dict | None = None
 
@@ -134,25 +135,25 @@ class FakeKubernetes:
         if op == "create":
             name = (body or {}).get("metadata", {}).get("name")
 
+        request = Request(op, namespace, name, 0, path, query, body)
         fault = self._take_fault(op)
         if fault and fault.delay:
             time.sleep(fault.delay)
             if not fault.apply:
-                return self._log(op, namespace, name, 504, query, body, _status(504, "Timeout"))
+                return self._log(request, 504, _status(504, "Timeout"))
         elif fault and fault.status:
-            return self._log(
-                op, namespace, name, fault.status, query, body, _status(fault.status, "Injected")
-            )
+            return self._log(request, fault.status, _status(fault.status, "Injected"))
         if op == "create" and self.create_delay:
             time.sleep(self.create_delay)
 
         with self._lock:
             code, answer = getattr(self, f"_{op}")(namespace, name, body)
-        return self._log(op, namespace, name, code, query, body, answer)
+        return self._log(request, code, answer)
 
-    def _log(self, op, namespace, name, code, query, body, answer):
+    def _log(self, request: Request, code: int, answer: dict):
+        request.status = code
         with self._lock:
-            self.requests.append(Request(op, namespace, name, code, query, body))
+            self.requests.append(request)
         return code, answer
 
     def _create(self, namespace, name, body):

@@ -168,6 +168,11 @@ def test_poll_maps_conditions_and_a_vanished_job(cluster, deployment):
     cluster.finish(*key, succeeded=True)
     assert executor.poll(deployment).state == JobState.SUCCEEDED
 
+    # Read from the Job itself: the RBAC Role grants `jobs`, not the `jobs/status` subresource.
+    assert {r.path for r in cluster.requests if r.op == "read"} == {
+        f"/apis/batch/v1/namespaces/{key[0]}/jobs/{key[1]}"
+    }
+
     cluster.vanish(*key)
     missing = executor.poll(deployment)
     assert missing.state == JobState.MISSING
