@@ -53,6 +53,28 @@ BATCH_CREATED = OpenApiExample(
     response_only=True,
     status_codes=["201"],
 )
+BATCH_FOUND = OpenApiExample(
+    "Sent again: the batch it made",
+    value={
+        "changed": False,
+        "batch": {**BATCH, "status": "pre_waiting", "releases": [RELEASE]},
+        "deployments": [],
+    },
+    response_only=True,
+    status_codes=["200"],
+)
+BATCH_CANCELLED = OpenApiExample(
+    "Cancelled",
+    value={
+        "changed": True,
+        "batch": {**BATCH, "status": "cancelled"},
+        "deployments": [
+            {**DEPLOYMENT, "status": "cancelled", "finished_at": "2026-11-27T10:09:00Z"}
+        ],
+    },
+    response_only=True,
+    status_codes=["200"],
+)
 UNKNOWN_APP = OpenApiExample(
     "Unknown application",
     value=_error(

@@ -36,14 +36,14 @@ def _validated(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-def _stage_schema(summary: str, description: str, conflict: dict):
+def _stage_schema(summary: str, description: str, conflict, result=examples.BATCH_RESULT):
     return extend_schema(
         summary=summary,
         description=description
         + " Needs `releases.deploy_batch`. Repeating it answers 200 with `changed: false`.",
         request=None,
         responses={200: BatchResultSerializer, **error_responses(401, 403, 404, 409)},
-        examples=[examples.BATCH_RESULT, conflict],
+        examples=[result, conflict],
     )
 
 
@@ -93,7 +93,12 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             200: BatchResultSerializer,
             **error_responses(400, 401, 403, 409),
         },
-        examples=[examples.BATCH_CREATE, examples.BATCH_CREATED, examples.UNKNOWN_APP],
+        examples=[
+            examples.BATCH_CREATE,
+            examples.BATCH_CREATED,
+            examples.BATCH_FOUND,
+            examples.UNKNOWN_APP,
+        ],
     )
     def create(self, request):
         data = _validated(BatchCreateSerializer, request)
@@ -129,6 +134,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         "Cancel the batch",
         "Cancels the batch and its unfinished deployments; their Jobs are deleted.",
         examples.CANCEL_COMPLETED,
+        examples.BATCH_CANCELLED,
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk):

@@ -56,6 +56,28 @@ def test_the_schema_is_served(client):
     assert response.json()["info"]["title"] == "Release Train API"
 
 
+def test_every_operation_has_examples_and_documents_its_errors(client):
+    schema = client.get("/api/schema/?format=json").json()
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            name = f"{method.upper()} {path}"
+            responses = operation["responses"]
+            assert any(
+                "examples" in media
+                for code, response in responses.items()
+                if code.startswith("2")
+                for media in response["content"].values()
+            ), f"{name}: no response example"
+            if "requestBody" in operation:
+                body = operation["requestBody"]["content"]["application/json"]
+                assert "examples" in body, f"{name}: no request example"
+            assert {"401", "403"} <= set(responses), f"{name}: auth errors undocumented"
+            for code in set(responses) - {"200", "201"}:
+                error = responses[code]["content"]["application/json"]["schema"]
+                assert error == {"$ref": "#/components/schemas/Error"}, name
+
+
 @pytest.fixture
 def live_schema(db):
     # As Django's test client does: closing "old" connections after each request would close
