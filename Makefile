@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench install messages
+.PHONY: run test lint bench soak install messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,21 @@ messages: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Benchmarks against their own databases (rt_bench, rt_bench_empty; never the test database),
+# written to docs/performance.md. BENCH_SCALE=1.0 seeds the full 1M deployments (about a
+# minute); the default 0.1 is quick. Needs wrk (apt-get install wrk).
+BENCH_SCALE ?= 0.1
+BENCH_DURATION ?= 5
+BENCH_ROUNDS ?= 3
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python -m bench.run --scale $(BENCH_SCALE) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS)
+
+# The hardening tests at higher counts (override any of the variables), without the per-test
+# timeout of `make test`.
+soak: $(STAMP)
+	HARDENING_EXAMPLES=$${HARDENING_EXAMPLES:-300} HARDENING_STEPS=$${HARDENING_STEPS:-50} \
+	CHAOS_SEEDS=$${CHAOS_SEEDS:-10} RACE_OPERATIONS=$${RACE_OPERATIONS:-5000} \
+	RACE_THREADS=$${RACE_THREADS:-16} SOAK=1 \
+	$(BIN)/pytest -o timeout=0 -p no:logging tests/hardening tests/deployments $(SOAK_ARGS)

@@ -1,0 +1,326 @@
+"""One benchmark phase inside Django (bench.settings), against BENCH_DATABASE_URL; prints JSON.
+
+    DJANGO_SETTINGS_MODULE=bench.settings python -m bench.measure <phase>
+
+Phases: prepare (the probe fixture, same in every database), flat (statement counts),
+latency (in-process p50 of ingest and status), explain (plans of those statements).
+`bench.run` calls them; they are separate processes so each database gets a clean process.
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import Permission  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+
+from builds.models import Build  # noqa: E402
+from builds.notifications import AppImage, BuildNotification  # noqa: E402
+from releases.models import Batch, ReleaseApp  # noqa: E402
+from releases.selectors import release_status  # noqa: E402
+from releases.services import create_batch, ingest_build_notification  # noqa: E402
+from releases.services.batches import AppChoice  # noqa: E402
+
+PROBE_APPS = [f"probe-{i:03d}" for i in range(200)]
+OPEN_PROBE_BATCHES = 5
+CONTENTION = 64
+PERMISSIONS = [
+    "releases.view_batch",
+    "releases.view_releaseapp",
+    "deployments.view_deployment",
+    "builds.view_build",
+    "releases.add_batch",
+    "releases.deploy_batch",
+    "releases.switch_version",
+    "builds.notify_build",
+]
+# Probe builds are numbered far above anything seeded, in their own repository.
+PROBE_REPO = "org/probe"
+
+
+def meta_get(key: str):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text NOT NULL)"
+        )
+        cursor.execute("SELECT value FROM bench_meta WHERE key = %s", [key])
+        row = cursor.fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def meta_set(key: str, value) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bench_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE"
+            " SET value = excluded.value",
+            [key, json.dumps(value)],
+        )
+
+
+def next_number() -> int:
+    last = (
+        Build.objects.filter(repo=PROBE_REPO).order_by("-number").values_list("number", flat=True)
+    )
+    return (last.first() or 0) + 1
+
+
+def notification(number: int, apps: list[str], tag: str | None = None) -> BuildNotification:
+    return BuildNotification(
+        number=number,
+        status="success",
+        apps=tuple(AppImage(a, tag or f"p{number}") for a in apps),
+        repo=PROBE_REPO,
+    )
+
+
+def history_sql(release_id: int, count: int) -> None:
+    """`count` deployments for one release (two current, the rest a superseded chain)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM deployments_deployment")
+        base = cursor.fetchone()[0] + 10
+        cursor.execute(
+            """INSERT INTO deployments_deployment (id, release_app_id, environment, image_tag,
+                 config, status, job_name, job_namespace, error, created_at, started_at,
+                 finished_at, superseded_at, superseded_by_id, cleanup_pending, claimed_by)
+               SELECT %(base)s + i, %(r)s, CASE WHEN i %% 2 = 0 THEN 'pre' ELSE 'prod' END,
+                      'p1', '{}'::jsonb, 'succeeded', 'rt-probe-' || (%(base)s + i),
+                      'release-train-pre', '', now() - (%(n)s - i) * interval '1 minute',
+                      now(), now(),
+                      CASE WHEN i < %(n)s - 2 THEN now() END,
+                      CASE WHEN i < %(n)s - 2 THEN %(base)s + i + 2 END, false, ''
+               FROM generate_series(0, %(n)s - 1) i""",
+            {"base": base, "r": release_id, "n": count},
+        )
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('deployments_deployment', 'id'),"
+            " (SELECT max(id) FROM deployments_deployment))"
+        )
+
+
+def prepare() -> dict:
+    """The probe fixture: the same rows in the seeded and the empty database."""
+    probe = meta_get("probe")
+    if probe:
+        return probe
+    User = get_user_model()
+    user, _ = User.objects.get_or_create(username="bench")
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=["releases", "builds", "deployments"],
+            codename__in=[p.split(".")[1] for p in PERMISSIONS],
+        )
+    )
+    token, _ = Token.objects.get_or_create(user=user)
+    ingest_build_notification(notification=notification(1, PROBE_APPS, tag="p1"))
+    ingest_build_notification(notification=notification(2, ["contend"], tag="c1"))
+    ingest_build_notification(notification=notification(3, ["contend"], tag="c2"))
+    batches = [
+        create_batch(name=f"probe-{i}", apps=[AppChoice(a) for a in PROBE_APPS], user=user).batch.pk
+        for i in range(OPEN_PROBE_BATCHES)
+    ]
+    release = lambda batch, app: ReleaseApp.objects.get(batch_id=batch, application__name=app).pk  # noqa: E731
+    status_release, heavy_release, empty_release = (
+        release(batches[0], "probe-000"),
+        release(batches[1], "probe-000"),
+        release(batches[2], "probe-000"),
+    )
+    history_sql(status_release, 10)
+    history_sql(heavy_release, 10_000)
+    distinct = [
+        create_batch(name=f"contend-{i}", apps=[AppChoice("contend", "c1")], user=user)
+        .batch.releases.get()
+        .pk
+        for i in range(CONTENTION)
+    ]
+    one = create_batch(name="contend-one", apps=[AppChoice("contend", "c1")], user=user)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    probe = {
+        "token": token.key,
+        "batches": batches,
+        "status_release": status_release,
+        "heavy_release": heavy_release,
+        "empty_release": empty_release,
+        "contend_distinct": distinct,
+        "contend_one": one.batch.releases.get().pk,
+        "contend_tags": ["c1", "c2"],
+        "seeded_app_release": seeded_app_release(),
+    }
+    meta_set("probe", probe)
+    return probe
+
+
+def seeded_app_release():
+    """An app of the seeded history that sits in open batches, if there is one."""
+    row = (
+        ReleaseApp.objects.filter(
+            batch__status__in=["pre_waiting", "prod_waiting"], application__name__startswith="app-"
+        )
+        .values_list("application__name", flat=True)
+        .first()
+    )
+    return row
+
+
+def client(probe) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {probe['token']}")
+
+
+def count(fn) -> tuple[int, list[str]]:
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return len(ctx), [q["sql"] for q in ctx.captured_queries]
+
+
+def flat() -> dict:
+    probe = prepare()
+    web = client(probe)
+    out = {"ingest": {}, "status": {}}
+    for n_apps in (1, 10, 200):
+        apps = PROBE_APPS[:n_apps]
+        number = next_number()
+        first, _ = count(
+            lambda n=number, a=apps: ingest_build_notification(notification=notification(n, a))
+        )
+        again, _ = count(
+            lambda n=number, a=apps: ingest_build_notification(notification=notification(n, a))
+        )
+        body = json.dumps(
+            {
+                "build_number": number + 1,
+                "build_status": "success",
+                "repo": PROBE_REPO,
+                "apps": [{"name": a, "image_tag": f"p{number + 1}"} for a in apps],
+            }
+        )
+        http, _ = count(
+            lambda b=body: web.post("/api/v1/builds/notify", b, content_type="application/json")
+        )
+        out["ingest"][n_apps] = {
+            "service_first_seen": first,
+            "service_duplicate": again,
+            "endpoint_first_seen": http,
+            "releases_updated": n_apps * OPEN_PROBE_BATCHES,
+        }
+    for label, release_id in (("0", probe["empty_release"]), ("10000", probe["heavy_release"])):
+        selector, _ = count(lambda r=release_id: release_status(release_id=r, user=None))
+        endpoint, _ = count(lambda r=release_id: web.get(f"/api/v1/releases/{r}/status"))
+        out["status"][label] = {"selector": selector, "endpoint": endpoint}
+    return out
+
+
+def latency() -> dict:
+    """p50 (ms) of the full request in-process: 1-app ingest and status (10 deployments)."""
+    probe = prepare()
+    web = client(probe)
+    rounds = int(os.environ.get("BENCH_LATENCY_N", "150"))
+    ingest, status = [], []
+    number = next_number()
+    for i in range(rounds):
+        body = json.dumps(
+            {
+                "build_number": number + i,
+                "build_status": "success",
+                "repo": PROBE_REPO,
+                "apps": [{"name": PROBE_APPS[i % len(PROBE_APPS)], "image_tag": f"p{number + i}"}],
+            }
+        )
+        t = time.perf_counter()
+        response = web.post("/api/v1/builds/notify", body, content_type="application/json")
+        ingest.append((time.perf_counter() - t) * 1000)
+        assert response.status_code == 201, response.content
+        t = time.perf_counter()
+        response = web.get(f"/api/v1/releases/{probe['status_release']}/status")
+        status.append((time.perf_counter() - t) * 1000)
+        assert response.status_code == 200, response.content
+    return {"ingest_p50_ms": statistics.median(ingest), "status_p50_ms": statistics.median(status)}
+
+
+def explain() -> dict:
+    """EXPLAIN ANALYZE of every statement one ingest and one status read run (rolled back)."""
+    probe = prepare()
+    web = client(probe)
+    number = next_number()
+    body = json.dumps(
+        {
+            "build_number": number,
+            "build_status": "success",
+            "repo": PROBE_REPO,
+            "apps": [{"name": "probe-000", "image_tag": f"p{number}"}],
+        }
+    )
+    plans = {}
+    for label, call in (
+        (
+            "ingest",
+            lambda: web.post("/api/v1/builds/notify", body, content_type="application/json"),
+        ),
+        ("status", lambda: web.get(f"/api/v1/releases/{probe['heavy_release']}/status")),
+    ):
+        _, statements = count(call)
+        rows = []
+        for sql in statements:
+            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "INSERT", "DELETE")):
+                continue
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+                    plan = cursor.fetchone()[0][0]
+                    transaction.set_rollback(True)
+            except Exception as exc:  # e.g. a statement whose row now conflicts: skip it
+                rows.append({"sql": sql[:160], "error": repr(exc)[:120]})
+                continue
+            rows.append(
+                {
+                    "sql": sql[:160],
+                    "ms": plan["Execution Time"],
+                    "seq_scans": sorted(set(_seq_scans(plan["Plan"]))),
+                }
+            )
+        plans[label] = rows
+    return plans
+
+
+def _seq_scans(node) -> list[str]:
+    found = [node["Relation Name"]] if node.get("Node Type") == "Seq Scan" else []
+    for child in node.get("Plans", []):
+        found += _seq_scans(child)
+    return found
+
+
+def counts() -> dict:
+    with connection.cursor() as cursor:
+        out = {}
+        for table in (
+            "deployments_deployment",
+            "builds_build",
+            "releases_batch",
+            "releases_releaseapp",
+        ):
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            out[table] = cursor.fetchone()[0]
+    out["open_batches"] = Batch.objects.filter(status__in=["pre_waiting", "prod_waiting"]).count()
+    return out
+
+
+PHASES = {
+    "prepare": prepare,
+    "flat": flat,
+    "latency": latency,
+    "explain": explain,
+    "counts": counts,
+}
+
+if __name__ == "__main__":
+    print(json.dumps(PHASES[sys.argv[1]](), default=str))
