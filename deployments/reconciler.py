@@ -24,8 +24,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.db.models import DateTimeField, ExpressionWrapper, Q, QuerySet
+from django.db.models.functions import Now
 
 from releases.choices import BatchStatus
 from releases.services import apply_deployment_outcome
@@ -60,6 +60,11 @@ def launchable_deployments() -> QuerySet[Deployment]:
         | Q(environment=Environment.PROD, release_app__batch__status=BatchStatus.PROD_DEPLOYING),
         status=DeploymentStatus.PENDING,
     )
+
+
+def unclaimed() -> Q:
+    """Rows no reconciler holds: never claimed, released, or their lease ran out."""
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now())
 
 
 class Reconciler:
@@ -107,12 +112,11 @@ class Reconciler:
                 )
 
     def _claim(self, rows: QuerySet[Deployment], *, assign_job: bool = False) -> Deployment | None:
-        now = timezone.now()
         with transaction.atomic(durable=True):
             # Only the deployment row is locked, and SKIP LOCKED never waits: no lock order
             # to respect against the workflows' batch -> release -> deployment.
             deployment = (
-                rows.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+                rows.filter(unclaimed())
                 .select_for_update(skip_locked=True, of=("self",))
                 .select_related("release_app__application")
                 .order_by("pk")
@@ -121,7 +125,10 @@ class Reconciler:
             if deployment is None:
                 return None
             deployment.claimed_by = self.name
-            deployment.claimed_until = now + self.lease
+            # The database's clock, for every reconciler alike: host clocks may drift apart.
+            deployment.claimed_until = ExpressionWrapper(
+                Now() + self.lease, output_field=DateTimeField()
+            )
             fields = ["claimed_by", "claimed_until"]
             if assign_job and not deployment.job_name:
                 # Recorded before the Job exists: from here on a cancel deletes it.

@@ -2,6 +2,7 @@ import logging
 
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from .executors import get_executor
@@ -74,7 +75,7 @@ def deployment_jobs_cleanup(*, deployment_ids: list[int], claimed_by: str = "") 
         # A reconciler that holds the row may be creating this very Job right now (a launch in
         # flight when the batch was cancelled), so a delete that ran ahead of the create does
         # not settle it: the flag stays for the reconciler, which deletes again after its claim.
-        free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
+        free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now())
         if claimed_by:
             free |= Q(claimed_by=claimed_by)
         if not Deployment.objects.filter(free, pk=deployment.pk).update(cleanup_pending=False):

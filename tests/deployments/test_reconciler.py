@@ -5,7 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from deployments.executors.kubernetes import KubernetesExecutor
 from deployments.models import Deployment
@@ -37,7 +37,7 @@ def _deployment(app: str, environment: str = "pre") -> Deployment:
 def _expire_leases() -> None:
     """As if every reconciler lease had run out."""
     Deployment.objects.exclude(claimed_until=None).update(
-        claimed_until=timezone.now() - timedelta(seconds=1)
+        claimed_until=Now() - timedelta(seconds=1)
     )
 
 
