@@ -181,3 +181,6 @@ DEPLOY_RECONCILER_INTERVAL = env.float("DEPLOY_RECONCILER_INTERVAL", default=5.0
 DEPLOY_RECONCILER_LEASE_SECONDS = env.float("DEPLOY_RECONCILER_LEASE_SECONDS", default=120.0)
 # Rows handled per phase (launch, poll, cleanup) and tick, so one tick stays short.
 DEPLOY_RECONCILER_BATCH = env.int("DEPLOY_RECONCILER_BATCH", default=100)
+# A reconciler pod has no web server: with a port set it serves /metrics itself (0 = off).
+DEPLOY_RECONCILER_METRICS_PORT = env.int("DEPLOY_RECONCILER_METRICS_PORT", default=0)
+DEPLOY_RECONCILER_METRICS_ADDR = env("DEPLOY_RECONCILER_METRICS_ADDR", default="0.0.0.0")

@@ -2,9 +2,11 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections import Counter
 
 import pytest
@@ -80,7 +82,10 @@ def test_sigterm_stops_the_reconciler_cleanly(local_jobs):
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "DEPLOY_LOCAL_STATE_DIR": str(local_jobs),
         "LOG_FORMAT": "text",
+        "DEPLOY_RECONCILER_METRICS_ADDR": "127.0.0.1",
+        "DEPLOY_RECONCILER_METRICS_PORT": str(_free_port()),
     }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "run_reconciler", "--interval", "0.05"],
         cwd=django_settings.BASE_DIR,
@@ -94,6 +99,9 @@ def test_sigterm_stops_the_reconciler_cleanly(local_jobs):
         for line in process.stdout:  # ends when the process exits at the latest
             lines.append(line)
             if "reconciler_started" in line:
+                port = env["DEPLOY_RECONCILER_METRICS_PORT"]
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+                    scraped = answer.read().decode()
                 process.send_signal(signal.SIGTERM)
                 break
         rest, _ = process.communicate(timeout=30)
@@ -103,3 +111,10 @@ def test_sigterm_stops_the_reconciler_cleanly(local_jobs):
     output = "".join(lines) + rest
     assert process.returncode == 0, output
     assert "reconciler_stopped" in output
+    assert "releasetrain_job_operations_total" in scraped
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

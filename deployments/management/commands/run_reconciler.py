@@ -1,4 +1,5 @@
 import logging
+import os
 import signal
 import threading
 
@@ -6,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 
 from deployments.executors import get_executor
 from deployments.reconciler import Reconciler
@@ -45,6 +47,10 @@ class Command(BaseCommand):
             self.stdout.write(str(reconciler.tick()))
             return
 
+        if settings.DEPLOY_RECONCILER_METRICS_PORT:
+            _serve_metrics(
+                settings.DEPLOY_RECONCILER_METRICS_ADDR, settings.DEPLOY_RECONCILER_METRICS_PORT
+            )
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda signum, frame: stop.set())
@@ -65,3 +71,15 @@ class Command(BaseCommand):
                 connections.close_all()
             stop.wait(interval)
         logger.info("reconciler_stopped", extra={"reconciler": reconciler.name})
+
+
+def _serve_metrics(addr: str, port: int) -> None:
+    """Prometheus text on http://ADDR:PORT/, in a daemon thread: this process's counters, or
+    those of every process sharing PROMETHEUS_MULTIPROC_DIR."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    start_http_server(port, addr=addr, registry=registry)
+    logger.info("reconciler_metrics_serving", extra={"addr": addr, "port": port})
