@@ -69,6 +69,12 @@ class KubernetesExecutor(Executor):
                 raise ImproperlyConfigured(f"{name}={value!r} must be an integer >= {least}.")
         if settings.DEPLOY_KUBERNETES_TIMEOUT <= 0:
             raise ImproperlyConfigured("DEPLOY_KUBERNETES_TIMEOUT must be positive (seconds).")
+        if settings.DEPLOY_RECONCILER_LEASE_SECONDS < 3 * settings.DEPLOY_KUBERNETES_TIMEOUT:
+            # A launch may take two calls (create, then a read after a 409) and must end
+            # before another reconciler may take the row over.
+            raise ImproperlyConfigured(
+                "DEPLOY_RECONCILER_LEASE_SECONDS must be at least 3 x DEPLOY_KUBERNETES_TIMEOUT."
+            )
         try:
             self._batch_api()
         except (ConfigException, OSError) as exc:

@@ -237,6 +237,11 @@ def test_validate_names_the_missing_setting(cluster, settings):
         get_executor().validate()
 
     settings.DEPLOY_JOB_IMAGE = "x"
+    settings.DEPLOY_RECONCILER_LEASE_SECONDS = 1
+    with pytest.raises(ImproperlyConfigured, match="LEASE_SECONDS must be at least 3 x"):
+        get_executor().validate()
+
+    settings.DEPLOY_RECONCILER_LEASE_SECONDS = 120
     settings.DEPLOY_NAMESPACES = {"pre": "Not_Valid", "prod": "p"}
     with pytest.raises(ImproperlyConfigured, match="DEPLOY_NAMESPACE_PRE='Not_Valid'"):
         get_executor().validate()
