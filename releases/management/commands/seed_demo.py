@@ -179,6 +179,10 @@ class Command(BaseCommand):
                 f"    -H 'Authorization: Bearer {USERS['alice'][1]}' "
                 "-H 'Content-Type: application/json' -d '{}'",
                 "",
+                "Then roll the batch out to pre (the reconciler runs the deployments):",
+                f"  curl -sS -X POST {base_url}/api/v1/batches/{batch.pk}/start-pre-deploy \\",
+                f"    -H 'Authorization: Bearer {USERS['alice'][1]}'",
+                "",
                 "See its status:",
                 f"  curl -sS {base_url}/api/v1/releases/{release.pk}/status \\",
                 f"    -H 'Authorization: Bearer {USERS['alice'][1]}'",
