@@ -5,6 +5,11 @@
 
 import os
 
+# prometheus_client switches to multiprocess mode when the variable merely exists, and an empty
+# value would then write its files into the working directory: empty means "off".
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
 from prometheus_client import multiprocess
 
 from config.logging import logging_config

@@ -1,5 +1,10 @@
 """/metrics after a detection and a switch; the health probes."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.db.migrations.executor import MigrationExecutor
 from prometheus_client import REGISTRY
@@ -94,3 +99,22 @@ def test_readyz_is_unavailable_with_migrations_pending(client, monkeypatch):
 
 def test_probes_only_answer_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+def test_gunicorn_treats_an_empty_multiprocess_dir_as_off():
+    # prometheus_client would otherwise write its files into the working directory.
+    code = (
+        "import os, runpy; runpy.run_path('config/gunicorn.py'); "
+        "from prometheus_client import values; "
+        "print('PROMETHEUS_MULTIPROC_DIR' in os.environ, values.ValueClass.__name__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "MutexValue"]
