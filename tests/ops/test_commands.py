@@ -5,12 +5,14 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from builds.models import Build, BuildImage
 from releases.models import Application, Batch, ReleaseApp
-from releases.services import create_batch
+from releases.services import backfill_latest_tags, create_batch
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
 from tests.helpers import notify
@@ -219,3 +221,32 @@ def test_seed_demo_refuses_without_debug_unless_forced():
     with pytest.raises(CommandError, match="--force"):
         run("seed_demo")
     assert not Batch.objects.exists()
+
+
+def test_backfill_statements_do_not_grow_with_releases_or_history():
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            result = backfill_latest_tags()
+        assert result.changes
+        return len(ctx.captured_queries)
+
+    user = UserFactory()
+    notify(1, {"a0": "v1"})
+    create_batch(name="small", apps=[AppChoice("a0")], user=user)
+    Build.objects.create(repo="org/repo", number=2, status="success").images.create(
+        application=Application.objects.get(name="a0"), image_tag="v2"
+    )
+    small = statements()
+
+    apps = {f"a{i}": "v1" for i in range(1, 20)}
+    notify(3, apps)
+    for n in range(3):
+        create_batch(name=f"big{n}", apps=[AppChoice(a) for a in apps], user=user)
+    build = Build.objects.create(repo="org/repo", number=40, status="success")
+    for name in apps:
+        build.images.create(application=Application.objects.get(name=name), image_tag="v40")
+    for number in range(5, 30):  # older history the recomputation must not walk row by row
+        Build.objects.create(repo="org/repo", number=number, status="failure")
+    big = statements()
+
+    assert big == small
