@@ -42,8 +42,9 @@ def cluster(settings, tmp_path, monkeypatch):
     settings.DEPLOY_KUBECONFIG = str(kubeconfig)
     settings.DEPLOY_JOB_IMAGE = "registry.example.com/{app}:{image_tag}"
     settings.DEPLOY_JOB_COMMAND = ["/deploy", "--wait"]
-    # Short, so an injected timeout costs little; the fake answers in milliseconds otherwise.
-    settings.DEPLOY_KUBERNETES_TIMEOUT = 0.5
+    # Short, so an injected timeout (a 3 s delay) costs little, yet far above the
+    # milliseconds the fake needs for an answer on a busy machine.
+    settings.DEPLOY_KUBERNETES_TIMEOUT = 1.0
     yield server
     server.stop()
 

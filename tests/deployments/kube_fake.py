@@ -22,7 +22,7 @@ class Fault:
     times: int
     status: int | None = None  # answer with this HTTP status
     delay: float = 0.0  # or answer only after this long (past the client's timeout)
-    apply: bool = False  # with a delay: still carry the operation out (the answer is lost)
+    apply: bool = False  # with a delay: carry the operation out first (the answer is lost)
 
 
 @dataclass
@@ -47,6 +47,7 @@ class FakeKubernetes:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
+        self._server.block_on_close = False  # a handler sleeping out a timeout is abandoned
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -137,18 +138,20 @@ class FakeKubernetes:
 
         request = Request(op, namespace, name, 0, path, query, body)
         fault = self._take_fault(op)
-        if fault and fault.delay:
-            time.sleep(fault.delay)
-            if not fault.apply:
-                return self._log(request, 504, _status(504, "Timeout"))
-        elif fault and fault.status:
+        if fault and fault.status:
             return self._log(request, fault.status, _status(fault.status, "Injected"))
+        if fault and not fault.apply:
+            time.sleep(fault.delay)
+            return self._log(request, 504, _status(504, "Timeout"))
         if op == "create" and self.create_delay:
             time.sleep(self.create_delay)
 
         with self._lock:
             code, answer = getattr(self, f"_{op}")(namespace, name, body)
-        return self._log(request, code, answer)
+        self._log(request, code, answer)
+        if fault:
+            time.sleep(fault.delay)  # done, but the answer comes too late
+        return code, answer
 
     def _log(self, request: Request, code: int, answer: dict):
         request.status = code

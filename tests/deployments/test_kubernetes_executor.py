@@ -207,7 +207,7 @@ def test_finished_means_a_true_complete_or_failed_condition(conditions, state):
 def test_poll_timeout_raises_without_changing_anything(cluster, deployment):
     executor = get_executor()
     executor.launch(deployment)
-    cluster.inject("read", delay=1.5)
+    cluster.inject("read", delay=3.0)
 
     with pytest.raises(Exception):  # noqa: B017 - urllib3's timeout, whatever its wrapper
         executor.poll(deployment)

@@ -159,8 +159,8 @@ def test_a_launch_that_can_never_work_fails_the_deployment(cluster, batch, user)
     [
         {"status": 500},
         {"status": 503},
-        {"delay": 1.5},  # the request never got through
-        {"delay": 1.5, "apply": True},  # the Job was made, the answer lost
+        {"delay": 3.0},  # the request never got through
+        {"delay": 3.0, "apply": True},  # the Job was made, the answer lost
     ],
     ids=["500", "503", "timeout", "timeout-after-create"],
 )
@@ -180,7 +180,7 @@ def test_a_failed_launch_is_retried_and_creates_one_job(cluster, batch, user, fa
     assert len(cluster.jobs) == 2
 
 
-@pytest.mark.parametrize("fault", [{"status": 500}, {"delay": 1.5}], ids=["500", "timeout"])
+@pytest.mark.parametrize("fault", [{"status": 500}, {"delay": 3.0}], ids=["500", "timeout"])
 def test_a_failed_poll_changes_nothing_and_is_retried(cluster, batch, user, fault):
     start_pre_deploy(batch_id=batch.pk, user=user)
     tick()
@@ -196,7 +196,7 @@ def test_a_failed_poll_changes_nothing_and_is_retried(cluster, batch, user, faul
 
 @pytest.mark.parametrize(
     "fault",
-    [{"status": 500}, {"delay": 1.5}, {"delay": 1.5, "apply": True}],
+    [{"status": 500}, {"delay": 3.0}, {"delay": 3.0, "apply": True}],
     ids=["500", "timeout", "timeout-after-delete"],
 )
 def test_a_failed_delete_never_undoes_the_switch_and_is_retried(
