@@ -1,5 +1,9 @@
 """Short ways to drive the real workflows from tests."""
 
+import threading
+
+from django.db import connection
+
 from builds.notifications import AppImage, BuildNotification
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
@@ -36,3 +40,29 @@ def run_stage(result, outcomes: dict[str, str] | None = None):
         app = deployment.release_app.application.name
         last = run_deployment(deployment, outcomes.get(app, "succeeded"))
     return last
+
+
+def race(*calls) -> list:
+    """Run the calls at the same moment, each in its own thread and database connection.
+
+    Returns each call's result, or the exception it raised. Fails if a thread hangs (deadlock).
+    """
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = call()
+        except Exception as exc:  # handed to the test, which asserts on it
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread hung: deadlock?"
+    return results

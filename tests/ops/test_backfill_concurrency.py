@@ -1,9 +1,6 @@
 """backfill_latest_tags beside live traffic: real threads, transactions and row locks."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from builds.models import Build, BuildImage
 from releases.models import Application, ReleaseApp
@@ -15,33 +12,11 @@ from releases.services import (
 )
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
-from tests.helpers import notify
+from tests.helpers import notify, race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 APPS = [f"app{i}" for i in range(12)]
-
-
-def _together(*calls) -> list:
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as exc:  # asserted on below
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung: deadlock?"
-    return results
 
 
 def test_backfill_runs_beside_switches_detection_and_a_stage_start(executor):
@@ -63,7 +38,7 @@ def test_backfill_runs_beside_switches_detection_and_a_stage_start(executor):
     def switches():
         return [switch_version(release_id=r.pk, user=user, image_tag="v2").changed for r in first]
 
-    results = _together(
+    results = race(
         lambda: backfill_latest_tags(chunk_size=5),
         switches,
         lambda: notify(4, {APPS[0]: "v4"}),
