@@ -72,22 +72,11 @@ def backfill_latest_tags(
         examined += len(ids)
         last_pk = ids[-1]
         changes.extend(found)
+        if not dry_run:
+            _report(found)  # per committed chunk, so an interrupted run still logged its work
         if progress:
             progress(examined, total)
 
-    if not dry_run:
-        new_tags_detected.inc(len(changes))
-        for change in changes:
-            logger.info(
-                "latest_tag_backfilled",
-                extra={
-                    "release_id": change.release_id,
-                    "batch_id": change.batch_id,
-                    "app": change.app,
-                    "from": change.from_image_tag,
-                    "to": change.to_image_tag,
-                },
-            )
     logger.info(
         "latest_tags_backfill_finished",
         extra={
@@ -98,6 +87,21 @@ def backfill_latest_tags(
         },
     )
     return BackfillResult(examined=examined, dry_run=dry_run, changes=changes)
+
+
+def _report(changes: list[LatestTagChange]) -> None:
+    new_tags_detected.inc(len(changes))
+    for change in changes:
+        logger.info(
+            "latest_tag_backfilled",
+            extra={
+                "release_id": change.release_id,
+                "batch_id": change.batch_id,
+                "app": change.app,
+                "from": change.from_image_tag,
+                "to": change.to_image_tag,
+            },
+        )
 
 
 def _newest_successful_image():
