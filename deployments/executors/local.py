@@ -44,7 +44,7 @@ class LocalExecutor(Executor):
             raise ImproperlyConfigured(
                 f"DEPLOY_LOCAL_COMMAND: {argv[0]!r} is not an executable file or on PATH."
             )
-        state = Path(settings.DEPLOY_LOCAL_STATE_DIR)
+        state = _state_dir()
         try:
             state.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -61,9 +61,7 @@ class LocalExecutor(Executor):
         )
 
     def _job_dir(self, deployment: Deployment) -> Path:
-        return (
-            Path(settings.DEPLOY_LOCAL_STATE_DIR) / deployment.job_namespace / deployment.job_name
-        )
+        return _state_dir() / deployment.job_namespace / deployment.job_name
 
     def launch(self, deployment: Deployment) -> None:
         self._reap()
@@ -156,6 +154,12 @@ class LocalExecutor(Executor):
             for job_dir, process in list(self._children.items()):
                 if process.poll() is not None:
                     del self._children[job_dir]
+
+
+def _state_dir() -> Path:
+    # Absolute in every process (reconciler, web): the path is how a running process is
+    # recognised as this Job's (see _pid_runs).
+    return Path(settings.BASE_DIR) / settings.DEPLOY_LOCAL_STATE_DIR
 
 
 def _resolve(program: str) -> str | None:
