@@ -53,5 +53,5 @@ bench: $(STAMP)
 soak: $(STAMP)
 	HARDENING_EXAMPLES=$${HARDENING_EXAMPLES:-300} HARDENING_STEPS=$${HARDENING_STEPS:-50} \
 	CHAOS_SEEDS=$${CHAOS_SEEDS:-10} RACE_OPERATIONS=$${RACE_OPERATIONS:-5000} \
-	RACE_THREADS=$${RACE_THREADS:-16} SOAK=1 \
-	$(BIN)/pytest -o timeout=0 -p no:logging tests/hardening tests/deployments $(SOAK_ARGS)
+	RACE_THREADS=$${RACE_THREADS:-16} FAULT_APPS=$${FAULT_APPS:-40} \
+	$(BIN)/pytest -o timeout=0 -p no:logging tests/hardening $(SOAK_ARGS)

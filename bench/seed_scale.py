@@ -202,11 +202,9 @@ def seed(url: str, scale: float) -> dict:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value text NOT NULL)"
         )
-        conn.execute(
-            "INSERT INTO bench_meta VALUES ('scale', %s) ON CONFLICT (key) DO UPDATE"
-            " SET value = excluded.value",
-            [str(scale)],
-        )
+        # Everything recorded about the previous contents (the probe fixture) is gone with them.
+        conn.execute("TRUNCATE bench_meta")
+        conn.execute("INSERT INTO bench_meta VALUES ('scale', %s)", [str(scale)])
     with psycopg.connect(url, autocommit=True) as conn:
         t = time.monotonic()
         conn.execute("VACUUM ANALYZE")
