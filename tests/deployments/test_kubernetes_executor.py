@@ -252,3 +252,26 @@ def test_validate_explains_a_missing_kubeconfig(cluster, settings, tmp_path):
 
     with pytest.raises(ImproperlyConfigured, match="no usable kubeconfig"):
         get_executor().validate()
+
+
+def test_inside_a_pod_the_service_account_is_used(settings, tmp_path, monkeypatch):
+    """In-cluster configuration: the API address from the environment Kubernetes gives every
+    pod, the token and CA from the mounted service account (here, files we write)."""
+    from kubernetes.config import incluster_config
+
+    from deployments.executors.kubernetes import KubernetesExecutor
+
+    (tmp_path / "token").write_text("pod-token")
+    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    settings.DEPLOY_KUBECONFIG = str(tmp_path / "not-read")
+
+    configuration = KubernetesExecutor()._load_configuration()
+
+    assert configuration.host == "https://10.0.0.1:443"
+    assert configuration.auth_settings()["BearerToken"]["value"] == "bearer pod-token"
+    assert configuration.ssl_ca_cert == str(tmp_path / "ca.crt")
+    assert configuration.retries == 0

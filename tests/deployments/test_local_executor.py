@@ -145,3 +145,19 @@ def test_validate_accepts_the_defaults_and_names_a_bad_command(local_jobs, setti
     settings.DEPLOY_LOCAL_COMMAND = ["/nonexistent/deploy"]
     with pytest.raises(ImproperlyConfigured, match="DEPLOY_LOCAL_COMMAND"):
         get_executor().validate()
+
+
+def test_release_trains_own_secrets_stay_out_of_the_command(deployment, local_jobs, monkeypatch):
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "s3cret")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:pw@db/rt")
+    monkeypatch.setenv("BUILDS_WEBHOOK_SECRET", "hook")
+    _set_command(
+        deployment,
+        "import os; print(sorted(k for k in os.environ if 'SECRET' in k or 'DATABASE' in k))",
+    )
+    executor = get_executor()
+    executor.launch(deployment)
+    _wait_finished(executor, deployment)
+
+    output = (local_jobs / "release-train-pre" / deployment.job_name / "output.log").read_text()
+    assert output.strip() == "[]"

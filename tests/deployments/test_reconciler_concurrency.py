@@ -118,3 +118,14 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_to_start_with_unusable_settings(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.DEPLOY_EXECUTOR = "kubernetes"
+    settings.DEPLOY_JOB_IMAGE = ""
+
+    with pytest.raises(CommandError, match="DEPLOY_JOB_IMAGE is required"):
+        call_command("run_reconciler", "--once")
