@@ -40,13 +40,13 @@ lint: $(STAMP)
 
 # Benchmarks against their own databases (rt_bench, rt_bench_empty; never the test database),
 # written to docs/performance.md. BENCH_SCALE=1.0 seeds the full 1M deployments (about a
-# minute); the default 0.1 is quick. Needs wrk (apt-get install wrk).
+# minute); the default 0.1 is quick; BENCH_ARGS=--reseed seeds again. Needs wrk (apt-get install wrk).
 BENCH_SCALE ?= 0.1
 BENCH_DURATION ?= 5
 BENCH_ROUNDS ?= 3
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-	$(BIN)/python -m bench.run --scale $(BENCH_SCALE) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS)
+	$(BIN)/python -m bench.run --scale $(BENCH_SCALE) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
 
 # The hardening tests at higher counts (override any of the variables), without the per-test
 # timeout of `make test`.

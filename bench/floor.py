@@ -1,4 +1,5 @@
-"""Floor views: a bare Django view doing one indexed SELECT, and one doing one INSERT.
+"""Floor views: a bare Django view doing one indexed SELECT, and one doing one INSERT; and the
+same two behind DRF with the API's token authentication and a permission check.
 
 They run under the same settings, middleware and gunicorn as the product, so the product's
 throughput divided by theirs is the cost of everything the product adds (auth, permissions,
@@ -10,6 +11,8 @@ import json
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework.permissions import BasePermission
+from rest_framework.views import APIView
 
 
 def select_one(request, pk: int):
@@ -31,3 +34,30 @@ def insert_one(request):
         )
         row_id = cursor.fetchone()[0]
     return JsonResponse({"id": row_id}, status=201)
+
+
+class ReleaseReadPermission(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return request.user.has_perm("releases.view_releaseapp")
+
+
+class NotifyPermission(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return request.user.has_perm("builds.notify_build")
+
+
+class DrfSelectOne(APIView):
+    """The same one SELECT behind the API's own authentication and a permission check: the
+    floor of any authenticated API endpoint here."""
+
+    permission_classes = [ReleaseReadPermission]
+
+    def get(self, request, pk: int):
+        return select_one(request._request, pk)
+
+
+class DrfInsertOne(APIView):
+    permission_classes = [NotifyPermission]
+
+    def post(self, request):
+        return insert_one(request._request)

@@ -71,6 +71,10 @@ def render(r: dict) -> str:
         f"{ov['status_vs_floor']:.2f}× | {_met(ov['status_vs_floor'] >= 0.5)} |",
         f"| 1-app ingest ÷ bare view with one INSERT (throughput) | ≥ 0.33× | "
         f"{ov['ingest_vs_floor']:.2f}× | {_met(ov['ingest_vs_floor'] >= 0.33)} |",
+        f"| (reference) status ÷ DRF view with the API's token auth and one SELECT | — | "
+        f"{ov['status_vs_drf_floor']:.2f}× | — |",
+        f"| (reference) 1-app ingest ÷ DRF view with the API's token auth and one INSERT | — | "
+        f"{ov['ingest_vs_drf_floor']:.2f}× | — |",
         f"| 64 concurrent switches, distinct releases: errors | 0 | {co['distinct']['errors']} | "
         f"{_met(co['distinct']['errors'] == 0)} |",
         f"| 64 concurrent switches, one release: errors | 0 | {co['one']['errors']} | "
@@ -140,19 +144,22 @@ def render(r: dict) -> str:
         "`bench.settings` (DEBUG off, the request log on) on the seeded database; load from "
         f"`wrk -t2 -c8 -d{args['duration']}s` over loopback. The floor views "
         "(`bench/floor.py`) are bare Django views behind the same middleware: one indexed "
-        "SELECT by primary key, one INSERT of the posted JSON. The ingest run posts a new "
+        "SELECT by primary key, one INSERT of the posted JSON; the DRF floors do the same behind "
+        "the API's own token authentication and one permission check. The ingest run posts a new "
         "build number every request (first seen, success, one of 200 apps in 5 open batches).",
         "",
-        "| round | status req/s | floor SELECT req/s | ratio | ingest req/s | floor INSERT req/s "
-        "| ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| round | status req/s | floor SELECT | ratio | DRF floor SELECT | ratio "
+        "| ingest req/s | floor INSERT | ratio | DRF floor INSERT | ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     runs = ov["runs"]
     for i in range(len(runs["status"])):
         lines.append(
             f"| {i + 1} | {runs['status'][i]['rps']:.0f} | {runs['floor_select'][i]['rps']:.0f} | "
-            f"{ov['status_vs_floor_rounds'][i]:.2f} | {runs['ingest'][i]['rps']:.0f} | "
-            f"{runs['floor_insert'][i]['rps']:.0f} | {ov['ingest_vs_floor_rounds'][i]:.2f} |"
+            f"{ov['status_vs_floor_rounds'][i]:.2f} | {runs['drf_floor_select'][i]['rps']:.0f} | "
+            f"{ov['status_vs_drf_floor_rounds'][i]:.2f} | {runs['ingest'][i]['rps']:.0f} | "
+            f"{runs['floor_insert'][i]['rps']:.0f} | {ov['ingest_vs_floor_rounds'][i]:.2f} | "
+            f"{runs['drf_floor_insert'][i]['rps']:.0f} | {ov['ingest_vs_drf_floor_rounds'][i]:.2f} |"
         )
     bad = sum(run["non_2xx"] for rs in runs.values() for run in rs)
     lines += [
@@ -182,6 +189,34 @@ def render(r: dict) -> str:
         "already holds).",
         "",
     ]
+    if "breakdown" in r:
+        lines += [
+            "## Where the time goes (in-process, seeded database)",
+            "",
+            "Median ms of each piece called on its own, many times, in one process (no HTTP, "
+            "no gunicorn), next to the floor views measured the same way:",
+            "",
+            "| piece | median ms |",
+            "| --- | --- |",
+        ]
+        lines += [f"| {k} | {v:.2f} |" for k, v in r["breakdown"].items()]
+        lines.append("")
+    if "experiments" in r:
+        lines += [
+            "## Proposed fixes, measured",
+            "",
+            "`bench/experiments.py` applies the fixes proposed below as bench-only patches and "
+            "times the status endpoint in-process against the unpatched one and the floor view, "
+            "in alternating rounds; each variant must answer exactly the same JSON.",
+            "",
+            "| variant | status ms | floor ms | floor ÷ status |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {k} | {v['status_ms']:.2f} | {v['floor_ms']:.2f} | {v['in_process_ratio']:.3f} |"
+            for k, v in r["experiments"].items()
+        ]
+        lines.append("")
     notes = Path(__file__).with_name("NOTES.md")
     if notes.exists():
         lines += [notes.read_text().rstrip(), ""]

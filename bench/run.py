@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -50,9 +51,9 @@ def env_for(url: str, **extra) -> dict:
     }
 
 
-def measure(phase: str, url: str, **extra) -> dict:
+def measure(phase: str, url: str, module: str = "bench.measure", **extra) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.measure", phase],
+        [sys.executable, "-m", module, phase],
         cwd=ROOT,
         env=env_for(url, **extra),
         check=True,
@@ -171,48 +172,48 @@ def next_probe_number(url: str) -> int:
 
 def overhead(probe: dict, duration: int, rounds: int) -> dict:
     token = probe["token"]
-    status_path = f"/api/v1/releases/{probe['status_release']}/status"
-    floor_path = f"/bench/floor/select/{probe['status_release']}"
-    runs = {"status": [], "floor_select": [], "ingest": [], "floor_insert": []}
-    with Gunicorn(SEEDED):
-        wrk(status_path, 2, "bearer.lua", token)  # warm-up: imports, connections, caches
-        for r in range(rounds):
-            pairs = [
-                ("status", lambda: wrk(status_path, duration, "bearer.lua", token)),
-                ("floor_select", lambda: wrk(floor_path, duration, "bearer.lua")),
-                (
-                    "ingest",
-                    lambda: wrk(
-                        "/api/v1/builds/notify",
-                        duration,
-                        "notify.lua",
-                        str(next_probe_number(SEEDED)),
-                        token,
-                    ),
-                ),
-                (
-                    "floor_insert",
-                    lambda: wrk("/bench/floor/insert", duration, "insert.lua", "1"),
-                ),
-            ]
-            if r % 2:  # alternate which side goes first
-                pairs = [pairs[1], pairs[0], pairs[3], pairs[2]]
-            for name, call in pairs:
-                runs[name].append(call())
-                print(f"    round {r + 1} {name}: {runs[name][-1]}", flush=True)
-    status_ratios = [
-        ratio(a["rps"], b["rps"]) for a, b in zip(runs["status"], runs["floor_select"], strict=True)
-    ]
-    ingest_ratios = [
-        ratio(a["rps"], b["rps"]) for a, b in zip(runs["ingest"], runs["floor_insert"], strict=True)
-    ]
-    return {
-        "runs": runs,
-        "status_vs_floor": statistics.median(status_ratios),
-        "status_vs_floor_rounds": status_ratios,
-        "ingest_vs_floor": statistics.median(ingest_ratios),
-        "ingest_vs_floor_rounds": ingest_ratios,
+    release = probe["status_release"]
+
+    def notify():
+        return wrk(
+            "/api/v1/builds/notify", duration, "notify.lua", str(next_probe_number(SEEDED)), token
+        )
+
+    calls = {
+        "status": lambda: wrk(f"/api/v1/releases/{release}/status", duration, "bearer.lua", token),
+        "floor_select": lambda: wrk(f"/bench/floor/select/{release}", duration, "bearer.lua"),
+        "drf_floor_select": lambda: wrk(
+            f"/bench/floor/drf/select/{release}", duration, "bearer.lua", token
+        ),
+        "ingest": notify,
+        "floor_insert": lambda: wrk("/bench/floor/insert", duration, "insert.lua", "1"),
+        "drf_floor_insert": lambda: wrk(
+            "/bench/floor/drf/insert", duration, "notify.lua", "1", token
+        ),
     }
+    runs: dict[str, list] = {name: [] for name in calls}
+    with Gunicorn(SEEDED):
+        wrk(f"/api/v1/releases/{release}/status", 2, "bearer.lua", token)  # warm-up
+        for r in range(rounds):
+            # Alternate which side of each comparison goes first.
+            order = list(calls) if r % 2 == 0 else list(reversed(calls))
+            for name in order:
+                runs[name].append(calls[name]())
+                print(f"    round {r + 1} {name}: {runs[name][-1]}", flush=True)
+
+    def ratios(a: str, b: str) -> list[float]:
+        return [ratio(x["rps"], y["rps"]) for x, y in zip(runs[a], runs[b], strict=True)]
+
+    out = {"runs": runs}
+    for key, (a, b) in {
+        "status_vs_floor": ("status", "floor_select"),
+        "ingest_vs_floor": ("ingest", "floor_insert"),
+        "status_vs_drf_floor": ("status", "drf_floor_select"),
+        "ingest_vs_drf_floor": ("ingest", "drf_floor_insert"),
+    }.items():
+        out[f"{key}_rounds"] = ratios(a, b)
+        out[key] = statistics.median(out[f"{key}_rounds"])
+    return out
 
 
 # --- contention ---
@@ -309,6 +310,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = parser.parse_args()
+    # A stop (Ctrl-C, SIGTERM) unwinds normally, so gunicorn is never left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
 
@@ -348,6 +351,8 @@ def main() -> None:
         ),
     }
     report["explain"] = measure("explain", SEEDED)
+    report["breakdown"] = measure("all", SEEDED, module="bench.breakdown")
+    report["experiments"] = measure("all", SEEDED, module="bench.experiments")
 
     print("overhead vs floor under gunicorn", flush=True)
     report["overhead"] = overhead(probe, args.duration, args.rounds)

@@ -7,5 +7,7 @@ from bench import floor
 urlpatterns = [
     path("bench/floor/select/<int:pk>", floor.select_one),
     path("bench/floor/insert", floor.insert_one),
+    path("bench/floor/drf/select/<int:pk>", floor.DrfSelectOne.as_view()),
+    path("bench/floor/drf/insert", floor.DrfInsertOne.as_view()),
     path("", include("config.urls")),
 ]
