@@ -20,16 +20,21 @@ class BuildRecord:
 
 
 def applications_ensure(*, names: list[str]) -> dict[str, Application]:
-    """Applications by name, registering the ones never seen; two statements at most."""
+    """Applications by name, registering the ones never seen; three statements at most.
+
+    The rows stay locked (in pk order) until the caller commits: `create_batch` locks them too
+    while it picks each app's latest build, so a build can never land unseen by a new batch.
+    """
     if not names:
         return {}
-    found = {a.name: a for a in Application.objects.filter(name__in=names)}
+    locked = Application.objects.select_for_update(no_key=True).filter(name__in=names)
+    found = {a.name: a for a in locked.order_by("pk")}
     missing = [name for name in names if name not in found]
     if missing:
         Application.objects.bulk_create(
             [Application(name=n) for n in missing], ignore_conflicts=True
         )
-        found = {a.name: a for a in Application.objects.filter(name__in=names)}
+        found = {a.name: a for a in locked.order_by("pk")}
     return found
 
 

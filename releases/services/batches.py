@@ -50,17 +50,23 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
     if errors:
         raise DomainError("invalid", "The batch is not valid.", fields=errors)
 
-    applications = {a.name: a for a in Application.objects.filter(name__in=names)}
-    if unknown := [n for n in names if n not in applications]:
-        raise DomainError(
-            "unknown_app",
-            f"No application named {', '.join(unknown)}.",
-            fields={"apps": [f"Unknown application: {n}" for n in unknown]},
-        )
-    chosen = _choose_builds(apps=apps, applications=applications)
-
     try:
         with transaction.atomic(durable=True):
+            # Locked like ingestion locks them, so no build of these apps lands between
+            # choosing the tags below and this batch becoming visible to detection.
+            applications = {
+                a.name: a
+                for a in Application.objects.select_for_update(no_key=True)
+                .filter(name__in=names)
+                .order_by("pk")
+            }
+            if unknown := [n for n in names if n not in applications]:
+                raise DomainError(
+                    "unknown_app",
+                    f"No application named {', '.join(unknown)}.",
+                    fields={"apps": [f"Unknown application: {n}" for n in unknown]},
+                )
+            chosen = _choose_builds(apps=apps, applications=applications)
             batch = Batch.objects.create(name=name, created_by=user)
             ReleaseApp.objects.bulk_create(
                 [
@@ -77,6 +83,7 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
                 ]
             )
     except IntegrityError:
+        # The open-batch name is taken: by this very request's earlier try, or by another.
         existing = Batch.objects.filter(name=name, status__in=OPEN_BATCH_STATUSES).first()
         wanted = {(n, chosen[n][0].image_tag) for n in names}
         if existing and wanted == set(

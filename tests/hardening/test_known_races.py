@@ -1,7 +1,6 @@
 """Interleavings forced one step at a time, for races too narrow to hit by chance.
 
-A test here that documents an open bug is marked `xfail(strict=True)`: it fails today, and the
-day the bug is fixed it passes, which strict mode reports, so the marker gets removed.
+Races found by forcing an interleaving that random timing rarely hits, kept as regressions.
 """
 
 import threading
@@ -20,15 +19,6 @@ from tests.helpers import notify
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Open bug: create_batch chooses each app's latest build before (and outside) its "
-    "transaction, and detection cannot see the uncommitted batch, so a build that lands in "
-    "between is never shown as the new batch's latest tag. Django's foreign keys are deferred, "
-    "so nothing makes the two wait for each other. Fix: lock the applications FOR NO KEY "
-    "UPDATE in pk order on both sides - in builds.services.applications_ensure (no extra "
-    "statement) and inside create_batch's transaction before _choose_builds.",
-)
 def test_a_build_landing_while_a_batch_is_created_becomes_its_latest_tag():
     user = UserFactory()
     notify(1, {"api": "v1"})
