@@ -75,12 +75,14 @@ def next_number() -> int:
     return (last.first() or 0) + 1
 
 
-def notification(number: int, apps: list[str], tag: str | None = None) -> BuildNotification:
+def notification(
+    number: int, apps: list[str], tag: str | None = None, repo: str = PROBE_REPO
+) -> BuildNotification:
     return BuildNotification(
         number=number,
         status="success",
         apps=tuple(AppImage(a, tag or f"p{number}") for a in apps),
-        repo=PROBE_REPO,
+        repo=repo,
     )
 
 
@@ -155,13 +157,13 @@ def prepare() -> dict:
         "contend_distinct": distinct,
         "contend_one": one.batch.releases.get().pk,
         "contend_tags": ["c1", "c2"],
-        "seeded_app_release": seeded_app_release(),
+        "seeded_app": seeded_app(),
     }
     meta_set("probe", probe)
     return probe
 
 
-def seeded_app_release():
+def seeded_app():
     """An app of the seeded history that sits in open batches, if there is one."""
     row = (
         ReleaseApp.objects.filter(
@@ -212,6 +214,29 @@ def flat() -> dict:
             "service_duplicate": again,
             "endpoint_first_seen": http,
             "releases_updated": n_apps * OPEN_PROBE_BATCHES,
+        }
+    if probe.get("seeded_app"):
+        # An app with the seeded history behind it: ~100 releases, 200 builds, a few open.
+        app = probe["seeded_app"]
+        # In the seeded repository: "latest" compares build numbers within what Drone numbers.
+        number = (
+            Build.objects.filter(repo="org/bench")
+            .order_by("-number")
+            .values_list("number", flat=True)
+            .first()
+            or 0
+        ) + 1
+        first, _ = count(
+            lambda: ingest_build_notification(
+                notification=notification(number, [app], repo="org/bench")
+            )
+        )
+        out["ingest"]["seeded app"] = {
+            "app": app,
+            "service_first_seen": first,
+            "releases_updated": ReleaseApp.objects.filter(
+                application__name=app, latest_image_tag=f"p{number}"
+            ).count(),
         }
     for label, release_id in (("0", probe["empty_release"]), ("10000", probe["heavy_release"])):
         selector, _ = count(lambda r=release_id: release_status(release_id=r, user=None))
@@ -279,17 +304,22 @@ def explain() -> dict:
                     plan = cursor.fetchone()[0][0]
                     transaction.set_rollback(True)
             except Exception as exc:  # e.g. a statement whose row now conflicts: skip it
-                rows.append({"sql": sql[:160], "error": repr(exc)[:120]})
+                rows.append({"sql": _shown(sql, probe), "error": repr(exc)[:120]})
                 continue
             rows.append(
                 {
-                    "sql": sql[:160],
+                    "sql": _shown(sql, probe),
                     "ms": plan["Execution Time"],
                     "seq_scans": sorted(set(_seq_scans(plan["Plan"]))),
                 }
             )
         plans[label] = rows
     return plans
+
+
+def _shown(sql: str, probe: dict) -> str:
+    """The start of a statement for the report, never with the bench user's token in it."""
+    return sql.replace(probe["token"], "[token]")[:160]
 
 
 def _seq_scans(node) -> list[str]:

@@ -97,6 +97,12 @@ def render(r: dict) -> str:
             f"{s['service_duplicate']} | {s['endpoint_first_seen']} | "
             f"{e['service_first_seen']} / {e['service_duplicate']} / {e['endpoint_first_seen']} |"
         )
+    if "seeded app" in ingest:
+        s = ingest["seeded app"]
+        lines.append(
+            f"| 1 seeded app (`{s['app']}`, ~100 releases and 200 builds of history) | "
+            f"{s['releases_updated']} | {s['service_first_seen']} | — | — | — |"
+        )
     lines += [
         "",
         "| history of the release | status selector | status endpoint | on the empty database |",
