@@ -21,6 +21,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -86,6 +87,8 @@ class Gunicorn:
 
     def __enter__(self):
         self.log = LOG.open("a")
+        # As in the container image: metrics in multiprocess mode, in a fresh directory.
+        self.metrics_dir = tempfile.mkdtemp(prefix="rt-bench-prometheus-")
         self.proc = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),
@@ -99,7 +102,7 @@ class Gunicorn:
                 GUNICORN_BIND=f"127.0.0.1:{PORT}",
                 WEB_CONCURRENCY=str(WORKERS),
                 GUNICORN_THREADS=str(self.threads),
-                PROMETHEUS_MULTIPROC_DIR="",
+                PROMETHEUS_MULTIPROC_DIR=self.metrics_dir,
             ),
             stdout=self.log,
             stderr=self.log,
@@ -123,6 +126,7 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 def wrk(path: str, duration: int, script: str, *args: str) -> dict:
