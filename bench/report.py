@@ -147,7 +147,8 @@ def render(r: dict) -> str:
         "## Overhead vs floor under gunicorn",
         "",
         f"gunicorn with the product's config (`config/gunicorn.py`), {2} sync workers, settings "
-        "`bench.settings` (DEBUG off, the request log on) on the seeded database; load from "
+        "`bench.settings` (DEBUG off, JSON logs at INFO as in production, metrics in multiprocess "
+        "mode as in the container) on the seeded database; load from "
         f"`wrk -t2 -c8 -d{args['duration']}s` over loopback. The floor views "
         "(`bench/floor.py`) are bare Django views behind the same middleware: one indexed "
         "SELECT by primary key, one INSERT of the posted JSON; the DRF floors do the same behind "

@@ -43,11 +43,13 @@ LOG = Path(os.environ.get("BENCH_LOG", "/tmp/rt-bench-gunicorn.log"))
 
 
 def env_for(url: str, **extra) -> dict:
+    # Logging as production has it: one JSON line per request and per event, at INFO.
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "BENCH_DATABASE_URL": url,
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         **extra,
     }
 
