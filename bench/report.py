@@ -169,9 +169,16 @@ def render(r: dict) -> str:
             f"{runs['drf_floor_insert'][i]['rps']:.0f} | {ov['ingest_vs_drf_floor_rounds'][i]:.2f} |"
         )
     bad = sum(run["non_2xx"] for rs in runs.values() for run in rs)
+    logs = r.get("log_check")
     lines += [
         "",
-        f"Non-2xx responses across all load runs: {bad}.",
+        f"Non-2xx responses across all load runs: {bad}."
+        + (
+            f" The gunicorn log of the load and contention runs ({logs['lines']:,} lines) "
+            f"contains the bearer token {logs['token_hits']} times."
+            if logs
+            else ""
+        ),
         "",
         "## Contention",
         "",

@@ -361,9 +361,17 @@ def main() -> None:
     report["experiments"] = measure("all", SEEDED, module="bench.experiments")
 
     print("overhead vs floor under gunicorn", flush=True)
+    log_start = LOG.stat().st_size if LOG.exists() else 0
     report["overhead"] = overhead(probe, args.duration, args.rounds)
     print("contention", flush=True)
     report["contention"] = contention(probe, args.rounds)
+    with LOG.open("rb") as log:
+        log.seek(log_start)
+        lines = log.read().decode(errors="replace").splitlines()
+    report["log_check"] = {
+        "lines": len(lines),
+        "token_hits": sum(probe["token"] in line for line in lines),
+    }
     report["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
