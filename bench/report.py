@@ -21,7 +21,7 @@ def render(r: dict) -> str:
     lat, ov, co = r["latency"], r["overhead"], r["contention"]
     command = (
         f"make bench BENCH_SCALE={args['scale']} BENCH_DURATION={args['duration']} "
-        f"BENCH_ROUNDS={args['rounds']}"
+        f"BENCH_ROUNDS={args['rounds']}" + (" BENCH_ARGS=--reseed" if args.get("reseed") else "")
     )
     lines = [
         "# Performance",
