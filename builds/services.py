@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import connection
+from django.utils import timezone
 
 from releases.models import Application
 
@@ -45,30 +46,17 @@ def build_record(*, notification: BuildNotification) -> BuildRecord:
     until the caller commits, so concurrent copies of one notification apply one at a time.
     """
     n = notification
-    build = Build.objects.select_for_update().filter(repo=n.repo, number=n.number).first()
-    if build is None:
-        try:
-            with transaction.atomic():
-                build = Build.objects.create(
-                    repo=n.repo,
-                    number=n.number,
-                    status=n.status,
-                    commit=n.commit,
-                    branch=n.branch,
-                    link=n.link,
-                )
-        except IntegrityError:
-            # Another request created it first; from here on this is a known build.
-            build = Build.objects.select_for_update().get(repo=n.repo, number=n.number)
-        else:
-            _images_save(build=build, notification=n)
-            return BuildRecord(
-                build=build,
-                created=True,
-                duplicate=False,
-                stale=False,
-                became_success=n.status == BuildStatus.SUCCESS,
-            )
+    build = _build_insert_if_new(notification=n)
+    if build is not None:
+        _images_save(build=build, notification=n)
+        return BuildRecord(
+            build=build,
+            created=True,
+            duplicate=False,
+            stale=False,
+            became_success=n.status == BuildStatus.SUCCESS,
+        )
+    build = Build.objects.select_for_update().get(repo=n.repo, number=n.number)
 
     if n.status == build.status:
         return BuildRecord(build, created=False, duplicate=True, stale=False, became_success=False)
@@ -92,6 +80,39 @@ def build_record(*, notification: BuildNotification) -> BuildRecord:
         stale=False,
         became_success=n.status == BuildStatus.SUCCESS,
     )
+
+
+def _build_insert_if_new(*, notification: BuildNotification) -> Build | None:
+    """Insert the build unless (repo, number) is known; None if it was.
+
+    One statement instead of look-up, savepoint, insert and release: most notifications are
+    of a new build. A concurrent insert of the same build makes this wait for it, then skip.
+    """
+    n, now = notification, timezone.now()
+    values = {
+        "repo": n.repo,
+        "number": n.number,
+        "status": n.status,
+        "commit": n.commit,
+        "branch": n.branch,
+        "link": n.link,
+        "received_at": now,
+        "updated_at": now,
+    }
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Build._meta.db_table)} ({', '.join(map(quote, values))}) "
+            f"VALUES ({', '.join(['%s'] * len(values))}) "
+            "ON CONFLICT (repo, number) DO NOTHING RETURNING id",
+            list(values.values()),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    build = Build(id=row[0], **values)
+    build._state.adding, build._state.db = False, connection.alias
+    return build
 
 
 def _images_save(*, build: Build, notification: BuildNotification) -> None:

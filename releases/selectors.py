@@ -36,6 +36,7 @@ def release_get(*, release_id: int) -> ReleaseApp:
             )
         )
         .filter(pk=release_id)
+        .order_by()  # one row: the default ordering would only add a join and a sort
         .first()
     )
     if release is None:

@@ -1,10 +1,8 @@
 """Real threads, real transactions, real row locks on PostgreSQL."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from deployments.models import Deployment
 from releases.choices import BatchStatus
@@ -13,32 +11,9 @@ from releases.models import Batch, ReleaseApp
 from releases.services import create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
-from tests.helpers import notify
+from tests.helpers import notify, race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _race(*calls) -> list:
-    """Run the calls at the same moment, each in its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as exc:  # collected and asserted on by the test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung: deadlock?"
-    return results
 
 
 @pytest.fixture
@@ -53,9 +28,7 @@ def test_sixteen_identical_switches_make_one_change(user, executor):
     release = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch.releases.get()
     notify(2, {"api": "v2"})
 
-    results = _race(
-        *[lambda: switch_version(release_id=release.pk, user=user, image_tag="v2")] * 16
-    )
+    results = race(*[lambda: switch_version(release_id=release.pk, user=user, image_tag="v2")] * 16)
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert Counter(r.changed for r in results) == {True: 1, False: 15}
@@ -72,7 +45,7 @@ def test_a_switch_never_lands_in_a_deploying_batch(user, executor):
         ).batch
         api, web = batch.releases.order_by("application__name")
 
-        results = _race(
+        results = race(
             lambda b=batch: start_pre_deploy(batch_id=b.pk, user=user),
             lambda r=api: switch_version(release_id=r.pk, user=user),
             lambda r=web: switch_version(release_id=r.pk, user=user, expected_image_tag="w1"),
@@ -106,9 +79,26 @@ def test_concurrent_detection_and_switches_do_not_deadlock(user, executor):
 
     calls = [lambda r=r: switch_version(release_id=r.pk, user=user) for r in releases]
     calls += [lambda n=n: notify(n, {"web": f"w{n}", "api": f"v{n}"}) for n in range(3, 7)]
-    results = _race(*calls)
+    results = race(*calls)
 
     assert not [r for r in results if isinstance(r, Exception)], results
     assert Batch.objects.filter(status=BatchStatus.PRE_WAITING).count() == 4
     # Every release ended at v2 (its switch) and knows of the highest build, v6.
     assert set(ReleaseApp.objects.values_list("latest_image_tag", flat=True)) == {"v6", "w6"}
+
+
+def test_the_same_notification_eight_times_at_once_lands_once(user):
+    notify(1, {"api": "v1"})
+    batch = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch
+
+    results = race(*[lambda: notify(2, {"api": "v2", "new-app": "n1"})] * 8)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert Counter((r.created, r.duplicate) for r in results) == {
+        (True, False): 1,
+        (False, True): 7,
+    }
+    # Exactly one of them detected the new tag.
+    assert [len(r.new_tags) for r in results if r.created] == [1]
+    assert sum(len(r.new_tags) for r in results) == 1
+    assert batch.releases.get().latest_image_tag == "v2"
