@@ -14,6 +14,7 @@ from releases.models import Batch, ReleaseApp
 from releases.rules import DEPLOY_PERMISSION, SWITCH_PERMISSION
 from releases.selectors import release_status
 from releases.services.batches import AppChoice
+from releases.services.switch import switch_rejected
 
 from . import examples
 from .serializers import (
@@ -165,6 +166,17 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = ReleaseFilterSet
     lookup_value_regex = r"\d+"
     action_permissions = {"switch_version": [SWITCH_PERMISSION]}
+
+    def permission_denied(self, request, message=None, code=None):
+        # Refused before the body is read, so the switch service never saw it: record it alike.
+        if self.action == "switch_version" and request.user.is_authenticated:
+            switch_rejected(
+                release_id=self.kwargs.get("pk"),
+                user=request.user,
+                image_tag=None,
+                code="permission_denied",
+            )
+        super().permission_denied(request, message=message, code=code)
 
     @extend_schema(
         summary="Switch a release to another image tag",

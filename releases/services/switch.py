@@ -51,17 +51,7 @@ def switch_version(
             expected_image_tag=expected_image_tag,
         )
     except DomainError as error:
-        version_switches.labels(result="rejected").inc()
-        switch_rejections.labels(code=error.code).inc()
-        logger.warning(
-            "switch_rejected",
-            extra={
-                "release_id": release_id,
-                "user": getattr(user, "username", None),
-                "image_tag": image_tag,
-                "code": error.code,
-            },
-        )
+        switch_rejected(release_id=release_id, user=user, image_tag=image_tag, code=error.code)
         raise
     version_switches.labels(result="changed" if result.changed else "unchanged").inc()
     logger.info(
@@ -76,6 +66,21 @@ def switch_version(
         },
     )
     return result
+
+
+def switch_rejected(*, release_id, user, image_tag: str | None, code: str) -> None:
+    """Log and count a refused switch; also for refusals an entry point answers itself."""
+    version_switches.labels(result="rejected").inc()
+    switch_rejections.labels(code=code).inc()
+    logger.warning(
+        "switch_rejected",
+        extra={
+            "release_id": release_id,
+            "user": getattr(user, "username", None),
+            "image_tag": image_tag,
+            "code": code,
+        },
+    )
 
 
 def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:

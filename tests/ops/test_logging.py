@@ -150,3 +150,27 @@ def test_djangos_own_error_line_of_a_request_carries_its_id_too(client, caplog):
     assert {line["logger"] for line in lines} >= {"django.request", "config.requests"}
     assert all(line["request_id"] == "req-7" for line in lines)
     assert "not-a-real-token" not in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_switch_refused_by_the_api_for_permission_is_logged_and_counted(release, caplog):
+    from prometheus_client import REGISTRY
+    from rest_framework.test import APIClient
+
+    bob = UserFactory(username="bob", permissions=["releases.view_releaseapp"])
+    client = APIClient()
+    client.force_authenticate(bob)
+    metric = ("releasetrain_switch_rejections_total", {"code": "permission_denied"})
+    before = REGISTRY.get_sample_value(*metric) or 0
+    caplog.set_level(logging.INFO, logger=SWITCH_LOGGER)
+
+    response = client.post(f"/api/v1/releases/{release.pk}/switch-version", {}, format="json")
+
+    assert response.status_code == 403
+    [record] = [r for r in caplog.records if r.name == SWITCH_LOGGER]
+    assert (record.getMessage(), record.code, record.user) == (
+        "switch_rejected",
+        "permission_denied",
+        "bob",
+    )
+    assert REGISTRY.get_sample_value(*metric) == before + 1
