@@ -58,7 +58,9 @@ class WebhookSignatureAuthentication(BaseAuthentication):
         if not secret or signature is None:
             return None
         expected = signature_for(webhook_body(request), secret)
-        if not hmac.compare_digest(signature.encode(errors="replace"), expected.encode()):
+        # Hex digits are case-insensitive; tools differ in which case they print.
+        given = signature.strip().lower().encode(errors="replace")
+        if not hmac.compare_digest(given, expected.encode()):
             raise AuthenticationFailed(f"The {SIGNATURE_HEADER} signature does not match the body.")
         return AnonymousUser(), SIGNED
 

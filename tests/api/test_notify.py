@@ -138,6 +138,15 @@ def test_a_signed_request_needs_no_token(anonymous, secret, open_release):
     assert response.json()["new_tags"][0]["release_ids"] == [open_release.pk]
 
 
+def test_a_signature_in_upper_case_hex_is_accepted(anonymous, secret, open_release):
+    body = json.dumps(payload(11)).encode()
+    digest = signature_for(body, secret).removeprefix("sha256=")
+
+    response = post(anonymous, body, HTTP_X_SIGNATURE_256="sha256=" + digest.upper())
+
+    assert response.status_code == 201
+
+
 def test_a_signature_is_ignored_when_no_secret_is_configured(anonymous, open_release):
     body = json.dumps(payload(11)).encode()
 
