@@ -25,7 +25,7 @@ run: $(STAMP)
 test: $(STAMP) messages
 	@scripts/ensure-chromium
 	$(BIN)/ruff check .
-	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings.test
+	DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings.test
 	$(BIN)/pytest
 
 # The zh_Hans catalogue, compiled (the .mo files are build output and stay untracked).
