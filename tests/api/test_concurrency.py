@@ -1,10 +1,8 @@
 """Concurrent HTTP requests: each gets a clean answer, never a 500 or a deadlock."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from deployments.models import Deployment
 from releases.models import Batch
@@ -12,30 +10,9 @@ from releases.services import create_batch
 from releases.services.batches import AppChoice
 from tests.api.conftest import token_client
 from tests.factories import UserFactory
-from tests.helpers import notify
+from tests.helpers import notify, race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _at_once(*requests) -> list:
-    """Send the requests at the same moment, each from its own thread and connection."""
-    barrier = threading.Barrier(len(requests))
-    responses: list = [None] * len(requests)
-
-    def run(index, request):
-        try:
-            barrier.wait(timeout=30)
-            responses[index] = request()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, r)) for i, r in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a request hung: deadlock?"
-    return responses
 
 
 def test_switches_and_a_stage_start_racing_on_one_batch(executor):
@@ -47,7 +24,7 @@ def test_switches_and_a_stage_start_racing_on_one_batch(executor):
     switch = f"/api/v1/releases/{release.pk}/switch-version"
     start = f"/api/v1/batches/{batch.pk}/start-pre-deploy"
 
-    responses = _at_once(
+    responses = race(
         *[lambda: token_client(user).post(switch, {"image_tag": "v2"}, format="json")] * 4,
         lambda: token_client(user).post(start),
     )
