@@ -114,12 +114,6 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
     def is_current(self) -> bool:
         return self.superseded_at is None
 
-    @property
-    def is_in_progress(self) -> bool:
-        return self.status == DeploymentStatus.RUNNING or (
-            self.status == DeploymentStatus.PENDING and bool(self.job_name)
-        )
-
     def mark_superseded(self, *, at) -> None:
         """No longer current. Superseding is a fact beside the status, except that a
         deployment superseded before it ran will never run: it is cancelled."""

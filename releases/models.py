@@ -69,10 +69,6 @@ class Batch(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_BATCH_STATUSES
-
     @transition(field=status, source=BatchStatus.PRE_WAITING, target=BatchStatus.PRE_DEPLOYING)
     def start_pre_deploy(self) -> None:
         pass
