@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from .choices import DeploymentStatus
 from .executors import get_executor
 from .metrics import job_operations
 from .models import Deployment
@@ -97,7 +98,7 @@ def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace:
     waits for a Job (cancelled meanwhile), in which case the Job is to be deleted."""
     with transaction.atomic(durable=True):
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
-        if deployment.status != "pending":
+        if deployment.status != DeploymentStatus.PENDING:
             return False
         deployment.job_name = job_name
         deployment.job_namespace = job_namespace

@@ -6,7 +6,7 @@ from django.db.models import Max
 
 from builds.choices import BuildStatus
 from builds.models import BuildImage
-from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, Environment
+from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
 
@@ -198,7 +198,7 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
             existing = current.get((release.pk, environment))
             reusable = (
                 existing is not None
-                and existing.status == "pending"
+                and existing.status == DeploymentStatus.PENDING
                 and not existing.job_name
                 and existing.image_tag == release.image_tag
             )
