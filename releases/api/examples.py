@@ -136,7 +136,9 @@ UNKNOWN_TAG = OpenApiExample(
 )
 BATCH_NOT_WAITING = OpenApiExample(
     "Batch is deploying",
-    value=_error("batch_not_waiting", "The batch is pre_deploying; switch once its stage has finished."),
+    value=_error(
+        "batch_not_waiting", "The batch is pre_deploying; switch once its stage has finished."
+    ),
     response_only=True,
     status_codes=["409"],
 )

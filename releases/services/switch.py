@@ -116,7 +116,9 @@ def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
             )
 
         if blocker := rules.batch_waiting_blocker(batch.status):
-            raise DomainError(blocker.code, f"The batch is {batch.status}; switch once its stage has finished.")
+            raise DomainError(
+                blocker.code, f"The batch is {batch.status}; switch once its stage has finished."
+            )
 
         current = locks.current_deployments_lock(release_ids=[release.pk])
         in_progress = Deployment.objects.filter(release_app=release).in_progress().exists()
