@@ -47,37 +47,33 @@ def build_record(*, notification: BuildNotification) -> BuildRecord:
     """
     n = notification
     build = _build_insert_if_new(notification=n)
-    if build is not None:
-        _images_save(build=build, notification=n)
-        return BuildRecord(
-            build=build,
-            created=True,
-            duplicate=False,
-            stale=False,
-            became_success=n.status == BuildStatus.SUCCESS,
-        )
-    build = Build.objects.select_for_update().get(repo=n.repo, number=n.number)
-
-    if n.status == build.status:
-        return BuildRecord(build, created=False, duplicate=True, stale=False, became_success=False)
-    if STATUS_RANK[n.status] <= STATUS_RANK[build.status]:
-        return BuildRecord(build, created=False, duplicate=False, stale=True, became_success=False)
-
-    build.status = n.status
-    # Optional facts only ever fill in or correct; an absent one keeps what we knew.
-    update_fields = ["status", "updated_at"]
-    for key in ("commit", "branch", "link"):
-        value = getattr(n, key)
-        if value and value != getattr(build, key):
-            setattr(build, key, value)
-            update_fields.append(key)
-    build.save(update_fields=update_fields)
+    created = build is not None
+    if not created:
+        build = Build.objects.select_for_update().get(repo=n.repo, number=n.number)
+        if n.status == build.status:
+            return BuildRecord(
+                build, created=False, duplicate=True, stale=False, became_success=False
+            )
+        if STATUS_RANK[n.status] <= STATUS_RANK[build.status]:
+            return BuildRecord(
+                build, created=False, duplicate=False, stale=True, became_success=False
+            )
+        build.status = n.status
+        # Optional facts only ever fill in or correct; an absent one keeps what we knew.
+        update_fields = ["status", "updated_at"]
+        for key in ("commit", "branch", "link"):
+            value = getattr(n, key)
+            if value and value != getattr(build, key):
+                setattr(build, key, value)
+                update_fields.append(key)
+        build.save(update_fields=update_fields)
     _images_save(build=build, notification=n)
     return BuildRecord(
         build=build,
-        created=False,
+        created=created,
         duplicate=False,
         stale=False,
+        # Final statuses never change, so a build is reported successful exactly once.
         became_success=n.status == BuildStatus.SUCCESS,
     )
 

@@ -1,5 +1,6 @@
 import pytest
 
+from tests.factories import UserFactory
 from tests.fakes import RecordingExecutor
 
 
@@ -9,3 +10,11 @@ def executor(settings) -> RecordingExecutor:
     settings.DEPLOY_EXECUTOR = "tests.fakes.RecordingExecutor"
     RecordingExecutor.reset()
     return RecordingExecutor()
+
+
+@pytest.fixture
+def user():
+    """alice, a release engineer: she may switch versions and roll batches out."""
+    return UserFactory(
+        username="alice", permissions=["releases.switch_version", "releases.deploy_batch"]
+    )

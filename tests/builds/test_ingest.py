@@ -14,15 +14,9 @@ from releases.services import (
     start_pre_deploy,
 )
 from releases.services.batches import AppChoice
-from tests.factories import UserFactory
 from tests.helpers import notify
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def user():
-    return UserFactory(permissions=["releases.deploy_batch"])
 
 
 def _release(batch, app="api") -> ReleaseApp:

@@ -12,7 +12,6 @@ from django.core.management import call_command
 
 from releases.services import create_batch
 from releases.services.batches import AppChoice
-from tests.factories import UserFactory
 from tests.helpers import notify
 
 from .kube_fake import FakeKubernetes
@@ -63,11 +62,6 @@ def local_jobs(settings, tmp_path, monkeypatch):
         if not pid_file.with_name("exit_code").exists():
             with contextlib.suppress(ValueError, OSError):
                 os.killpg(int(pid_file.read_text()), signal.SIGKILL)
-
-
-@pytest.fixture
-def user():
-    return UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
 
 
 @pytest.fixture

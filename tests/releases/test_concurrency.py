@@ -10,17 +10,9 @@ from releases.errors import DomainError
 from releases.models import Batch, ReleaseApp
 from releases.services import create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
-from tests.factories import UserFactory
 from tests.helpers import notify, race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def user():
-    return UserFactory(
-        username="alice", permissions=["releases.switch_version", "releases.deploy_batch"]
-    )
 
 
 def test_sixteen_identical_switches_make_one_change(user, executor):

@@ -15,15 +15,9 @@ from releases.services import (
     switch_version,
 )
 from releases.services.batches import AppChoice
-from tests.factories import UserFactory
 from tests.helpers import notify, run_stage
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def user():
-    return UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
 
 
 def _batch_status(batch) -> str:

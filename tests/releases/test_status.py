@@ -16,16 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def switcher():
-    return UserFactory(
-        username="alice", permissions=["releases.switch_version", "releases.deploy_batch"]
-    )
-
-
-@pytest.fixture
-def release(switcher, executor):
+def release(user, executor):
     notify(1, {"api": "v1"})
-    batch = create_batch(name="Nov", apps=[AppChoice("api")], user=switcher).batch
+    batch = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch
     notify(2, {"api": "v2"})
     return batch.releases.get()
 
@@ -34,52 +27,52 @@ def _codes(view):
     return [b.code for b in view.switch_blockers]
 
 
-def test_waiting_batch_and_permission_allow_switch(release, switcher):
-    view = release_status(release_id=release.pk, user=switcher)
+def test_waiting_batch_and_permission_allow_switch(release, user):
+    view = release_status(release_id=release.pk, user=user)
 
     assert view.can_switch and view.switch_blockers == []
     assert (view.release.image_tag, view.release.latest_image_tag) == ("v1", "v2")
     assert view.release.has_new_tag and view.release.latest_build.number == 2
 
 
-def test_blockers_are_reported_for_the_requesting_user(release, switcher):
-    start_pre_deploy(batch_id=release.batch_id, user=switcher)
+def test_blockers_are_reported_for_the_requesting_user(release, user):
+    start_pre_deploy(batch_id=release.batch_id, user=user)
     viewer = UserFactory(username="bob")
 
-    assert _codes(release_status(release_id=release.pk, user=switcher)) == ["batch_not_waiting"]
+    assert _codes(release_status(release_id=release.pk, user=user)) == ["batch_not_waiting"]
     assert _codes(release_status(release_id=release.pk, user=viewer)) == [
         "permission_denied",
         "batch_not_waiting",
     ]
 
 
-def test_blockers_match_what_the_switch_answers(release, switcher):
+def test_blockers_match_what_the_switch_answers(release, user):
     Deployment.objects.create(
         release_app=release, environment="pre", image_tag="v1", status="running", job_name="j"
     )
-    view = release_status(release_id=release.pk, user=switcher)
+    view = release_status(release_id=release.pk, user=user)
     assert _codes(view) == ["deployment_in_progress"] and not view.can_switch
     assert view.switch_blockers[0].detail  # a human sentence, not just a code
 
     with pytest.raises(DomainError) as err:
-        switch_version(release_id=release.pk, user=switcher)
+        switch_version(release_id=release.pk, user=user)
     assert err.value.code == view.switch_blockers[0].code
 
 
-def test_history_is_newest_first_and_capped(release, switcher):
+def test_history_is_newest_first_and_capped(release, user):
     for tag in ["v2", "v1"] * 30:
-        switch_version(release_id=release.pk, user=switcher, image_tag=tag)
+        switch_version(release_id=release.pk, user=user, image_tag=tag)
 
-    view = release_status(release_id=release.pk, user=switcher)
+    view = release_status(release_id=release.pk, user=user)
 
     assert len(view.history) == 50
     assert view.history[0] == view.current_deployments[0]
     assert [d.pk for d in view.history] == sorted((d.pk for d in view.history), reverse=True)
 
 
-def test_unknown_release_is_not_found(switcher):
+def test_unknown_release_is_not_found(user):
     with pytest.raises(DomainError) as err:
-        release_status(release_id=12345, user=switcher)
+        release_status(release_id=12345, user=user)
     assert err.value.code == "not_found"
 
 
@@ -90,8 +83,8 @@ def _queries_for_status(release, user) -> int:
     return len(queries)
 
 
-def test_query_count_is_constant_whatever_the_history(release, switcher):
-    empty = _queries_for_status(release, switcher)
+def test_query_count_is_constant_whatever_the_history(release, user):
+    empty = _queries_for_status(release, user)
 
     Deployment.objects.bulk_create(
         Deployment(
@@ -106,4 +99,4 @@ def test_query_count_is_constant_whatever_the_history(release, switcher):
     assert Deployment.objects.filter(release_app=release).count() == 500
 
     # release + EXISTS, current, history, and the user's two permission lookups.
-    assert empty == _queries_for_status(release, switcher) == 5
+    assert empty == _queries_for_status(release, user) == 5

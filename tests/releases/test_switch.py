@@ -23,13 +23,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def user():
-    return UserFactory(
-        username="alice", permissions=["releases.switch_version", "releases.deploy_batch"]
-    )
-
-
-@pytest.fixture
 def release(user, executor) -> ReleaseApp:
     """api at v1 in a waiting batch, with v2 built since."""
     notify(1, {"api": "v1", "web": "w1"})
