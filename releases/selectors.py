@@ -60,10 +60,14 @@ def release_status(*, release_id: int, user) -> ReleaseStatusView:
     )
 
 
-def application_tag_choices(*, application_id: int) -> list[BuildImage]:
-    """Tags of this application's successful builds, newest build first."""
+def application_tag_choices(*, application_id: int, limit: int = 50) -> list[BuildImage]:
+    """Tags of this application's newest successful builds, newest first.
+
+    Bounded so the switch form stays one screen however long the history; an older tag can
+    still be named through the API.
+    """
     return list(
         BuildImage.objects.filter(application_id=application_id, build__status=BuildStatus.SUCCESS)
         .select_related("build")
-        .order_by("-build__number", "-build_id")
+        .order_by("-build__number", "-build_id")[:limit]
     )

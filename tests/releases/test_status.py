@@ -6,7 +6,8 @@ from django.test.utils import CaptureQueriesContext
 
 from deployments.models import Deployment
 from releases.errors import DomainError
-from releases.selectors import release_status
+from releases.models import Application
+from releases.selectors import application_tag_choices, release_status
 from releases.services import create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
@@ -100,3 +101,13 @@ def test_query_count_is_constant_whatever_the_history(release, user):
 
     # release + EXISTS, current, history, and the user's two permission lookups.
     assert empty == _queries_for_status(release, user) == 5
+
+
+def test_tag_choices_are_the_newest_successful_builds_and_bounded():
+    for number in range(1, 61):
+        notify(number, {"api": f"v{number}"}, status="failure" if number == 60 else "success")
+    api = Application.objects.get(name="api")
+    tags = [i.image_tag for i in application_tag_choices(application_id=api.pk)]
+
+    assert len(tags) == 50
+    assert tags[:2] == ["v59", "v58"] and tags[-1] == "v10"
