@@ -14,6 +14,7 @@ failed before. Any number of reconcilers may run side by side:
   a second one.
 """
 
+import contextlib
 import logging
 import os
 import socket
@@ -104,12 +105,14 @@ class Reconciler:
             try:
                 work(deployment, result)
             except Exception as exc:
-                # The lease lapses by itself; the row is retried then.
+                # The lease lapses by itself, so an unexpected failure is retried, not hammered.
                 result.errors += 1
                 logger.exception(
                     "reconciler_error",
                     extra={"deployment_id": deployment.pk, "error": repr(exc)},
                 )
+            else:
+                self._release(deployment)
 
     def _claim(self, rows: QuerySet[Deployment], *, assign_job: bool = False) -> Deployment | None:
         with transaction.atomic(durable=True):
@@ -131,9 +134,12 @@ class Reconciler:
             )
             fields = ["claimed_by", "claimed_until"]
             if assign_job and not deployment.job_name:
-                # Recorded before the Job exists: from here on a cancel deletes it.
-                deployment.job_name, deployment.job_namespace = self.executor.job_target(deployment)
-                fields += ["job_name", "job_namespace"]
+                # Recorded before the Job exists: from here on a cancel deletes it. A config
+                # that can never launch leaves it unnamed; the launch then fails it.
+                with contextlib.suppress(PermanentJobError):
+                    target = self.executor.job_target(deployment)
+                    deployment.job_name, deployment.job_namespace = target
+                    fields += ["job_name", "job_namespace"]
             deployment.save(update_fields=fields)
         return deployment
 
@@ -147,34 +153,37 @@ class Reconciler:
     def _launch(self, deployment: Deployment, result: TickResult) -> None:
         job = _job_fields(deployment)
         try:
+            if not deployment.job_name:
+                # The claim could not name it: raises the reason, which fails the deployment.
+                self.executor.job_target(deployment)
             self.executor.launch(deployment)
         except PermanentJobError as exc:
             job_operations.labels(op="launch", result="rejected").inc()
             logger.error("job_launch_rejected", extra={**job, "error": str(exc)})
-            apply_deployment_outcome(deployment_id=deployment.pk, outcome="failed", error=str(exc))
-            self._release(deployment)
+            apply_deployment_outcome(
+                deployment_id=deployment.pk, outcome=DeploymentStatus.FAILED, error=str(exc)
+            )
             result.finished += 1
             return
         except Exception as exc:
             job_operations.labels(op="launch", result="error").inc()
             logger.warning("job_launch_failed", extra={**job, "error": repr(exc), "retry": True})
-            self._release(deployment)
             result.errors += 1
             return
         job_operations.labels(op="launch", result="ok").inc()
-        running = deployment_mark_running(
+        status = deployment_mark_running(
             deployment_id=deployment.pk,
             job_name=deployment.job_name,
             job_namespace=deployment.job_namespace,
         )
-        self._release(deployment)
-        if running:
+        if status != DeploymentStatus.CANCELLED:
             logger.info("job_launched", extra=job)
             result.launched += 1
             return
         # Cancelled (with its batch, or superseded) while the Job was being created.
         logger.warning("job_launched_after_cancel", extra=job)
-        result.cleaned += len(deployment_jobs_cleanup(deployment_ids=[deployment.pk]))
+        cleaned = deployment_jobs_cleanup(deployment_ids=[deployment.pk], claimed_by=self.name)
+        result.cleaned += len(cleaned)
 
     def _poll(self, deployment: Deployment, result: TickResult) -> None:
         job = _job_fields(deployment)
@@ -183,21 +192,21 @@ class Reconciler:
         except Exception as exc:
             job_operations.labels(op="poll", result="error").inc()
             logger.warning("job_poll_failed", extra={**job, "error": repr(exc), "retry": True})
-            self._release(deployment)
             result.errors += 1
             return
         job_operations.labels(op="poll", result=status.state.value).inc()
         if status.state != JobState.RUNNING:
             # apply_deployment_outcome logs the outcome: one line per finished Job.
-            outcome = "succeeded" if status.state == JobState.SUCCEEDED else "failed"
-            error = "" if outcome == "succeeded" else status.detail or "Job failed."
-            apply_deployment_outcome(deployment_id=deployment.pk, outcome=outcome, error=error)
+            succeeded = status.state == JobState.SUCCEEDED
+            apply_deployment_outcome(
+                deployment_id=deployment.pk,
+                outcome=DeploymentStatus.SUCCEEDED if succeeded else DeploymentStatus.FAILED,
+                error="" if succeeded else status.detail or "Job failed.",
+            )
             result.finished += 1
-        self._release(deployment)
 
     def _cleanup(self, deployment: Deployment, result: TickResult) -> None:
         done = deployment_jobs_cleanup(deployment_ids=[deployment.pk], claimed_by=self.name)
-        self._release(deployment)
         if done:
             result.cleaned += 1
         else:

@@ -93,15 +93,17 @@ def deployment_jobs_cleanup(*, deployment_ids: list[int], claimed_by: str = "") 
     return done
 
 
-def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace: str) -> bool:
-    """Record that the deployment's Job exists. Returns False if the deployment no longer
-    waits for a Job (cancelled meanwhile), in which case the Job is to be deleted."""
+def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace: str) -> str:
+    """Record that the deployment's Job exists; returns the deployment's status after it.
+
+    `cancelled` means it was cancelled while its Job was being created: the Job is to be
+    deleted. `running` may also mean another reconciler recorded it first.
+    """
     with transaction.atomic(durable=True):
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
-        if deployment.status != DeploymentStatus.PENDING:
-            return False
-        deployment.job_name = job_name
-        deployment.job_namespace = job_namespace
-        deployment.start(at=timezone.now())
-        deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
-    return True
+        if deployment.status == DeploymentStatus.PENDING:
+            deployment.job_name = job_name
+            deployment.job_namespace = job_namespace
+            deployment.start(at=timezone.now())
+            deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
+    return deployment.status

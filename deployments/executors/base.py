@@ -13,6 +13,8 @@ from deployments.models import Deployment
 # A DNS-1123 label: what Kubernetes requires of namespaces, and of Job names that pods and
 # the `job-name` label are derived from.
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# What Kubernetes accepts as an environment variable name.
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
 class JobState(enum.StrEnum):
@@ -46,10 +48,14 @@ class Executor(abc.ABC):
         """Check the settings at start-up; raise ImproperlyConfigured with a clear message."""
         validate_common_settings()
 
-    @abc.abstractmethod
     def job_target(self, deployment: Deployment) -> tuple[str, str]:
         """The (job name, namespace) this deployment's Job gets; deterministic per deployment.
-        Pure: it runs inside the reconciler's claim transaction."""
+        Pure: it runs inside the reconciler's claim transaction. Raises PermanentJobError for
+        a config that can never be launched."""
+        return (
+            job_name_for(deployment, app_name=deployment.release_app.application.name),
+            namespace_for(deployment),
+        )
 
     @abc.abstractmethod
     def launch(self, deployment: Deployment) -> None:
@@ -78,9 +84,34 @@ def job_name_for(deployment: Deployment, *, app_name: str) -> str:
 def namespace_for(deployment: Deployment) -> str:
     """The deployment's own `namespace` (from the application's deploy config), else the
     environment's namespace from settings."""
-    return str(
+    namespace = (
         deployment.config.get("namespace") or settings.DEPLOY_NAMESPACES[deployment.environment]
     )
+    # Checked before it is stored (a 63-character column) or used as a path by the local
+    # executor: a bad one fails this deployment, never the reconciler's tick.
+    if not isinstance(namespace, str) or not DNS_1123_LABEL.match(namespace):
+        raise PermanentJobError(f"Namespace {namespace!r} is not a valid Kubernetes namespace.")
+    return namespace
+
+
+def job_env(deployment: Deployment) -> dict[str, str]:
+    """The Job's environment: the deploy config's `env`, then the four variables every
+    executor sets, which the config cannot override."""
+    extra = deployment.config.get("env") or {}
+    if not isinstance(extra, dict) or not all(
+        isinstance(k, str) and ENV_NAME.match(k) and isinstance(v, str) and "\0" not in v
+        for k, v in extra.items()
+    ):
+        raise PermanentJobError(
+            "deploy_config env must map variable names (letters, digits, _ . -) to strings."
+        )
+    return {
+        **extra,
+        "APP_NAME": deployment.release_app.application.name,
+        "IMAGE_TAG": deployment.image_tag,
+        "ENVIRONMENT": deployment.environment,
+        "DEPLOYMENT_ID": str(deployment.pk),
+    }
 
 
 def validate_common_settings() -> None:

@@ -13,22 +13,13 @@ from kubernetes.config.config_exception import ConfigException
 
 from deployments.models import Deployment
 
-from .base import (
-    DNS_1123_LABEL,
-    Executor,
-    JobState,
-    JobStatus,
-    PermanentJobError,
-    job_name_for,
-    namespace_for,
-)
+from .base import Executor, JobState, JobStatus, PermanentJobError, job_env
 
 logger = logging.getLogger(__name__)
 
 DEPLOYMENT_LABEL = "release-train.io/deployment-id"
 # Answers to a create that retrying cannot change: the spec or the namespace is wrong.
 PERMANENT_CREATE_STATUSES = {400, 403, 404, 422}
-ENV_KEYS = ("APP_NAME", "IMAGE_TAG", "ENVIRONMENT", "DEPLOYMENT_ID")
 
 
 class KubernetesExecutor(Executor):
@@ -108,37 +99,22 @@ class KubernetesExecutor(Executor):
 
     # --- the Job ---
 
-    def job_target(self, deployment: Deployment) -> tuple[str, str]:
-        return (
-            job_name_for(deployment, app_name=deployment.release_app.application.name),
-            namespace_for(deployment),
-        )
-
     def job_manifest(self, deployment: Deployment) -> client.V1Job:
         """The Job of a deployment: settings, overridden by the deployment's own config."""
         app = deployment.release_app.application.name
         cfg = deployment.config or {}
         image_template = cfg.get("image") or settings.DEPLOY_JOB_IMAGE
         command = cfg.get("command", settings.DEPLOY_JOB_COMMAND)
-        extra_env = cfg.get("env") or {}
         if not isinstance(image_template, str) or not image_template:
             raise PermanentJobError("No Job image: set DEPLOY_JOB_IMAGE or deploy_config image.")
         if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
             raise PermanentJobError("deploy_config command must be a list of strings.")
-        if not isinstance(extra_env, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in extra_env.items()
-        ):
-            raise PermanentJobError("deploy_config env must map names to string values.")
         try:
             image = image_template.format(
                 app=app, image_tag=deployment.image_tag, environment=deployment.environment
             )
         except (KeyError, IndexError, ValueError) as exc:
             raise PermanentJobError(f"Bad image template {image_template!r}: {exc!r}") from None
-        if not DNS_1123_LABEL.match(deployment.job_namespace):
-            raise PermanentJobError(
-                f"Namespace {deployment.job_namespace!r} is not a valid Kubernetes namespace."
-            )
 
         labels = {
             "app.kubernetes.io/name": app,
@@ -146,13 +122,7 @@ class KubernetesExecutor(Executor):
             "release-train.io/environment": deployment.environment,
             DEPLOYMENT_LABEL: str(deployment.pk),
         }
-        env = {k: v for k, v in extra_env.items() if k not in ENV_KEYS}
-        env.update(
-            APP_NAME=app,
-            IMAGE_TAG=deployment.image_tag,
-            ENVIRONMENT=deployment.environment,
-            DEPLOYMENT_ID=str(deployment.pk),
-        )
+        env = job_env(deployment)
         container = client.V1Container(
             name="deploy",
             image=image,

@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from deployments.models import Deployment
 
-from .base import Executor, JobState, JobStatus, PermanentJobError, job_name_for, namespace_for
+from .base import Executor, JobState, JobStatus, PermanentJobError, job_env
 
 RUNNER = Path(__file__).with_name("local_runner.py")
 # Not handed to the deployment's command: Release Train's own secrets.
@@ -54,12 +54,6 @@ class LocalExecutor(Executor):
         if not os.access(state, os.W_OK):
             raise ImproperlyConfigured(f"DEPLOY_LOCAL_STATE_DIR={str(state)!r} is not writable.")
 
-    def job_target(self, deployment: Deployment) -> tuple[str, str]:
-        return (
-            job_name_for(deployment, app_name=deployment.release_app.application.name),
-            namespace_for(deployment),
-        )
-
     def _job_dir(self, deployment: Deployment) -> Path:
         return _state_dir() / deployment.job_namespace / deployment.job_name
 
@@ -67,14 +61,14 @@ class LocalExecutor(Executor):
         self._reap()
         cfg = deployment.config or {}
         argv = cfg.get("command") or settings.DEPLOY_LOCAL_COMMAND
-        extra_env = cfg.get("env") or {}
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
             raise PermanentJobError("The local command must be a non-empty list of strings.")
-        if not isinstance(extra_env, dict):
-            raise PermanentJobError("deploy_config env must map names to string values.")
         executable = _resolve(argv[0])
         if executable is None:
             raise PermanentJobError(f"{argv[0]!r} is not an executable file or on PATH.")
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_ENV)}
+        env.update(job_env(deployment))
 
         job_dir = self._job_dir(deployment)
         job_dir.mkdir(parents=True, exist_ok=True)
@@ -83,14 +77,6 @@ class LocalExecutor(Executor):
             fd = os.open(job_dir / "pid", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return
-        env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_ENV)}
-        env.update({str(k): str(v) for k, v in extra_env.items()})
-        env.update(
-            APP_NAME=deployment.release_app.application.name,
-            IMAGE_TAG=deployment.image_tag,
-            ENVIRONMENT=deployment.environment,
-            DEPLOYMENT_ID=str(deployment.pk),
-        )
         try:
             process = subprocess.Popen(
                 [sys.executable, str(RUNNER), str(job_dir), "--", executable, *argv[1:]],
@@ -101,7 +87,8 @@ class LocalExecutor(Executor):
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group, for cancel
             )
-        except OSError:
+        except BaseException:
+            # Whatever stopped the start, leave no marker that would make a retry a no-op.
             os.close(fd)
             os.unlink(job_dir / "pid")
             raise

@@ -371,3 +371,31 @@ def test_a_failing_local_job_fails_the_release_and_a_switch_then_works(
     start_pre_deploy(batch_id=batch.pk, user=user)
     _tick_until(lambda: _batch_status(batch) == "prod_waiting")
     assert _deployment("api").status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("config", "cause"),
+    [
+        ({"namespace": "n" * 70}, "namespace"),  # longer than the column and Kubernetes allow
+        ({"namespace": "../../etc"}, "namespace"),  # would be a path for the local executor
+        ({"env": {"A=B": "x"}}, "env"),  # not a variable name
+        ({"env": {"OK": 3}}, "env"),  # not a string
+    ],
+    ids=["long-namespace", "path-namespace", "env-name", "env-value"],
+)
+def test_a_config_that_can_never_launch_fails_its_deployment_not_the_tick(
+    local_jobs, batch, user, config, cause
+):
+    web = batch.releases.get(application__name="web").application
+    web.deploy_config = {"pre": config}
+    web.save(update_fields=["deploy_config"])
+    start_pre_deploy(batch_id=batch.pk, user=user)
+
+    _tick_until(lambda: _batch_status(batch) == "pre_waiting")
+
+    failed = _deployment("web")
+    assert failed.status == "failed" and cause in failed.error
+    # The other app of the batch was launched and finished all the same.
+    assert _release_statuses(batch) == {"api": "pre_deployed", "web": "pre_failed"}
+    # No launch marker was left behind without its Job's exit status.
+    assert all(pid.with_name("exit_code").exists() for pid in local_jobs.glob("*/*/pid"))
