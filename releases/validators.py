@@ -1,3 +1,6 @@
+import re
+
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
@@ -5,6 +8,10 @@ from django.utils.translation import gettext_lazy as _
 IMAGE_TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 # Application names become Kubernetes label values, so they follow that grammar (≤ 63 chars).
 APP_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
+# A Kubernetes namespace (a DNS-1123 label), and what Kubernetes accepts as an env var name.
+DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+ENVIRONMENTS = ("pre", "prod")
 
 validate_image_tag = RegexValidator(
     IMAGE_TAG_PATTERN,
@@ -16,3 +23,46 @@ validate_app_name = RegexValidator(
     _("Not a valid application name: 1-63 of A-Z a-z 0-9 _ . -, starting and ending alphanumeric."),
     code="invalid_app_name",
 )
+
+
+def validate_deploy_config(value) -> None:
+    """`{"pre"|"prod": {"namespace", "image", "command", "env"}}`, checked where it is written
+    (the executors check it again at launch: a config that can never work fails only its own
+    deployment)."""
+    if not isinstance(value, dict):
+        raise ValidationError(_("The deploy config must be an object keyed by environment."))
+    for environment, config in value.items():
+        if environment not in ENVIRONMENTS or not isinstance(config, dict):
+            raise ValidationError(
+                _("Keys must be pre or prod, each holding an object; got %(key)r."),
+                params={"key": environment},
+            )
+        namespace = config.get("namespace")
+        if namespace is not None and not (
+            isinstance(namespace, str) and DNS_1123_LABEL.match(namespace)
+        ):
+            raise ValidationError(
+                _("%(env)s.namespace must be a Kubernetes namespace (lowercase, digits, -)."),
+                params={"env": environment},
+            )
+        image = config.get("image")
+        if image is not None and not isinstance(image, str):
+            raise ValidationError(_("%(env)s.image must be a string."), params={"env": environment})
+        command = config.get("command")
+        if command is not None and not (
+            isinstance(command, list) and all(isinstance(c, str) for c in command)
+        ):
+            raise ValidationError(
+                _("%(env)s.command must be a list of strings."), params={"env": environment}
+            )
+        env = config.get("env")
+        if env is not None and not (
+            isinstance(env, dict)
+            and all(
+                isinstance(k, str) and ENV_NAME.match(k) and isinstance(v, str)
+                for k, v in env.items()
+            )
+        ):
+            raise ValidationError(
+                _("%(env)s.env must map variable names to strings."), params={"env": environment}
+            )

@@ -9,12 +9,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from deployments.models import Deployment
+from releases.validators import DNS_1123_LABEL, ENV_NAME
 
 # A DNS-1123 label: what Kubernetes requires of namespaces, and of Job names that pods and
 # the `job-name` label are derived from.
-DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-# What Kubernetes accepts as an environment variable name.
-ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
 class JobState(enum.StrEnum):
