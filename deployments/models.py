@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -12,6 +13,10 @@ from .choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environme
 class DeploymentQuerySet(models.QuerySet):
     def current(self):
         return self.filter(superseded_at__isnull=True)
+
+    def unclaimed(self):
+        """Rows no reconciler holds: never claimed, released, or their lease ran out."""
+        return self.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
 
     def in_progress(self):
         """Running, or pending with a Job name: the reconciler is creating its Job right now."""

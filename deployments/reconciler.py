@@ -63,11 +63,6 @@ def launchable_deployments() -> QuerySet[Deployment]:
     )
 
 
-def unclaimed() -> Q:
-    """Rows no reconciler holds: never claimed, released, or their lease ran out."""
-    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now())
-
-
 class Reconciler:
     def __init__(
         self,
@@ -119,7 +114,7 @@ class Reconciler:
             # Only the deployment row is locked, and SKIP LOCKED never waits: no lock order
             # to respect against the workflows' batch -> release -> deployment.
             deployment = (
-                rows.filter(unclaimed())
+                rows.unclaimed()
                 .select_for_update(skip_locked=True, of=("self",))
                 .select_related("release_app__application")
                 .order_by("pk")

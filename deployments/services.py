@@ -1,8 +1,8 @@
 import logging
+import time
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
-from django.db.models.functions import Now
 from django.utils import timezone
 
 from .choices import DeploymentStatus
@@ -42,22 +42,40 @@ def deployment_create(
 
 
 def deployment_jobs_cleanup_on_commit(*, deployments: list[Deployment]) -> None:
+    """Delete these deployments' Jobs once the caller's transaction commits.
+
+    This runs in the caller's request, so it gets one time budget in all: what is left when it
+    runs out stays `cleanup_pending` for the reconciler, rather than holding the response.
+    """
     ids = [d.pk for d in deployments if d.cleanup_pending]
     if ids:
-        transaction.on_commit(lambda: deployment_jobs_cleanup(deployment_ids=ids))
+        budget = settings.DEPLOY_CLEANUP_BUDGET_SECONDS
+        transaction.on_commit(
+            lambda: deployment_jobs_cleanup(deployment_ids=ids, budget_seconds=budget)
+        )
 
 
-def deployment_jobs_cleanup(*, deployment_ids: list[int], claimed_by: str = "") -> list[int]:
+def deployment_jobs_cleanup(
+    *, deployment_ids: list[int], claimed_by: str = "", budget_seconds: float | None = None
+) -> list[int]:
     """Delete the Jobs of these deployments; returns the ids whose Job is now gone.
 
     Runs outside any transaction. A failure leaves `cleanup_pending` set, so the reconciler
     retries it; nothing that already committed is undone. `claimed_by` names the reconciler
-    that holds these rows' claim, if the caller is one.
+    that holds these rows' claim, if the caller is one. No deletion starts after
+    `budget_seconds`.
     """
     executor = get_executor()
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     done = []
     pending = Deployment.objects.filter(pk__in=deployment_ids, cleanup_pending=True).order_by("pk")
     for deployment in pending:
+        if deadline is not None and time.monotonic() >= deadline:
+            logger.warning(
+                "job_delete_deferred",
+                extra={"deployment_id": deployment.pk, "reason": "time budget spent"},
+            )
+            continue
         try:
             executor.cancel(deployment)
         except Exception as exc:
@@ -76,10 +94,10 @@ def deployment_jobs_cleanup(*, deployment_ids: list[int], claimed_by: str = "") 
         # A reconciler that holds the row may be creating this very Job right now (a launch in
         # flight when the batch was cancelled), so a delete that ran ahead of the create does
         # not settle it: the flag stays for the reconciler, which deletes again after its claim.
-        free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now())
+        free = Deployment.objects.unclaimed()
         if claimed_by:
-            free |= Q(claimed_by=claimed_by)
-        if not Deployment.objects.filter(free, pk=deployment.pk).update(cleanup_pending=False):
+            free |= Deployment.objects.filter(claimed_by=claimed_by)
+        if not free.filter(pk=deployment.pk).update(cleanup_pending=False):
             logger.info(
                 "job_delete_deferred",
                 extra={"deployment_id": deployment.pk, "job_name": deployment.job_name},

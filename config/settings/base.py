@@ -176,6 +176,9 @@ DEPLOY_LOCAL_COMMAND = shlex.split(
     )
 )
 DEPLOY_LOCAL_STATE_DIR = env("DEPLOY_LOCAL_STATE_DIR", default=str(BASE_DIR / "var" / "local-jobs"))
+# Job deletions right after a switch or cancel run in its request; this caps their time
+# there (the reconciler deletes whatever is left).
+DEPLOY_CLEANUP_BUDGET_SECONDS = env.float("DEPLOY_CLEANUP_BUDGET_SECONDS", default=5.0)
 DEPLOY_RECONCILER_INTERVAL = env.float("DEPLOY_RECONCILER_INTERVAL", default=5.0)
 # How long a reconciler owns a row it works on; a crashed reconciler's rows free up after it.
 DEPLOY_RECONCILER_LEASE_SECONDS = env.float("DEPLOY_RECONCILER_LEASE_SECONDS", default=120.0)

@@ -334,3 +334,18 @@ def test_full_prod_cycle_then_switch_supersedes_both_environments(release, user)
         .current()
         .values_list("environment", "image_tag")
     ) == [("pre", "v2")]
+
+
+def test_job_deletions_in_the_request_stop_at_their_time_budget(
+    release, user, settings, django_capture_on_commit_callbacks
+):
+    old = _release_after_pre(release, user)
+    settings.DEPLOY_CLEANUP_BUDGET_SECONDS = 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = switch_version(release_id=release.pk, user=user)
+
+    old.refresh_from_db()
+    # The switch is done; the Job is left for the reconciler instead of holding the response.
+    assert result.changed and RecordingExecutor.cancelled_ids() == []
+    assert old.cleanup_pending is True
