@@ -1,5 +1,6 @@
 """Probes for load balancers and Kubernetes, and the Prometheus scrape endpoint."""
 
+import logging
 import os
 
 from django.db import connection
@@ -19,6 +20,8 @@ from builds import metrics as _builds_metrics  # noqa: F401
 from deployments import metrics as _deployments_metrics  # noqa: F401
 from releases import metrics as _releases_metrics  # noqa: F401
 
+logger = logging.getLogger(__name__)
+
 
 @require_GET
 def healthz(request):
@@ -31,7 +34,9 @@ def readyz(request):
         executor = MigrationExecutor(connection)
         unapplied = executor.migration_plan(executor.loader.graph.leaf_nodes())
     except Exception as exc:  # any database failure means "not ready", never a 500 page
-        return JsonResponse({"status": "unavailable", "database": repr(exc)}, status=503)
+        # The reason goes to the log only: it names the database host and user.
+        logger.warning("readiness_failed", extra={"error": repr(exc)})
+        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     if unapplied:
         return JsonResponse(
             {"status": "unavailable", "unapplied_migrations": len(unapplied)}, status=503
@@ -47,9 +52,13 @@ def metrics(request):
     any process starts) they write to files there, and the scrape sums them, whichever worker
     answers. Without it (runserver, tests) the process's own registry is the whole truth.
     """
+    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_registry():
+    """The counters of every process sharing PROMETHEUS_MULTIPROC_DIR, else this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        return registry
+    return REGISTRY

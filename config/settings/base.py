@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value can come from the environment."""
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -12,6 +13,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# prometheus_client turns multiprocess mode on when this variable merely exists, and with an
+# empty value writes its files into the working directory: empty means off, for every process
+# (config/gunicorn.py does the same for gunicorn's master, which starts before the settings).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

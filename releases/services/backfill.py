@@ -90,7 +90,8 @@ def backfill_latest_tags(
 
 
 def _report(changes: list[LatestTagChange]) -> None:
-    new_tags_detected.inc(len(changes))
+    # A change of build alone (a rebuild of the same tag) is no new tag.
+    new_tags_detected.inc(sum(c.from_image_tag != c.to_image_tag for c in changes))
     for change in changes:
         logger.info(
             "latest_tag_backfilled",

@@ -1,5 +1,4 @@
 import logging
-import os
 import signal
 import threading
 
@@ -7,8 +6,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+from prometheus_client import start_http_server
 
+from config.health import metrics_registry
 from deployments.executors import get_executor
 from deployments.reconciler import Reconciler
 
@@ -76,10 +76,5 @@ class Command(BaseCommand):
 def _serve_metrics(addr: str, port: int) -> None:
     """Prometheus text on http://ADDR:PORT/, in a daemon thread: this process's counters, or
     those of every process sharing PROMETHEUS_MULTIPROC_DIR."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    start_http_server(port, addr=addr, registry=registry)
+    start_http_server(port, addr=addr, registry=metrics_registry())
     logger.info("reconciler_metrics_serving", extra={"addr": addr, "port": port})
