@@ -114,7 +114,7 @@ class Command(BaseCommand):
                 user.set_unusable_password()
             elif not user.check_password(password):
                 user.set_password(password)
-            user.save()
+            user.save(update_fields=["is_staff", "is_superuser", "is_active", "password"])
             user.groups.set([Group.objects.get(name=group)] if group else [])
             if token:
                 Token.objects.filter(user=user).exclude(key=token).delete()
