@@ -25,8 +25,8 @@ from bench.measure import client, prepare  # noqa: E402
 from config.authentication import BearerTokenAuthentication  # noqa: E402
 from deployments.models import Deployment  # noqa: E402
 from releases import rules, selectors  # noqa: E402
-from releases.errors import DomainError  # noqa: E402
 from releases.models import ReleaseApp  # noqa: E402
+from utilities.errors import DomainError  # noqa: E402
 
 ROUNDS, N = 5, int(os.environ.get("BENCH_EXPERIMENT_N", "100"))
 

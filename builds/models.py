@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from releases.validators import IMAGE_TAG_PATTERN, validate_image_tag
+from utilities.validators import IMAGE_TAG_PATTERN, validate_image_tag
 
 from .choices import BuildStatus
 

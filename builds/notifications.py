@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from releases.errors import DomainError
-from releases.validators import APP_NAME_PATTERN, IMAGE_TAG_PATTERN
+from utilities.errors import DomainError
+from utilities.validators import APP_NAME_PATTERN, IMAGE_TAG_PATTERN
 
 from .choices import BuildStatus
 

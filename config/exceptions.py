@@ -13,7 +13,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
-from releases.errors import ERRORS, DomainError
+from utilities.errors import ERRORS, DomainError
 
 API_PREFIX = "/api/"
 

@@ -5,7 +5,7 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from releases.validators import IMAGE_TAG_PATTERN
+from utilities.validators import IMAGE_TAG_PATTERN
 
 from .choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environment
 

@@ -24,10 +24,10 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from deployments.models import Deployment
+from utilities.errors import ERRORS, DomainError
 
 from . import rules, selectors, services
 from .choices import OPEN_BATCH_STATUSES, BatchStatus
-from .errors import ERRORS, DomainError
 from .forms import SwitchVersionForm
 from .models import Application, Batch, ReleaseApp
 

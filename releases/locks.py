@@ -6,8 +6,8 @@ other in a cycle. New-tag detection locks releases only (by pk) and never waits 
 """
 
 from deployments.models import Deployment
+from utilities.errors import DomainError
 
-from .errors import DomainError
 from .models import Batch, ReleaseApp
 
 

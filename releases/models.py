@@ -5,14 +5,15 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from .choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
-from .validators import (
+from utilities.validators import (
     APP_NAME_PATTERN,
     IMAGE_TAG_PATTERN,
     validate_app_name,
     validate_deploy_config,
     validate_image_tag,
 )
+
+from .choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 
 
 class Application(models.Model):

@@ -6,8 +6,9 @@ give ("can I switch?") is computed by the very code that enforces it.
 
 from dataclasses import dataclass
 
+from utilities.errors import ERRORS
+
 from .choices import WAITING_BATCH_STATUSES
-from .errors import ERRORS
 
 SWITCH_PERMISSION = "releases.switch_version"
 DEPLOY_PERMISSION = "releases.deploy_batch"

@@ -5,9 +5,9 @@ from django.db.models import Exists, OuterRef
 from builds.choices import BuildStatus
 from builds.models import BuildImage
 from deployments.models import Deployment
+from utilities.errors import DomainError
 
 from . import rules
-from .errors import DomainError
 from .models import ReleaseApp
 
 HISTORY_LIMIT = 50

@@ -14,8 +14,8 @@ from builds.models import Build, BuildImage
 from builds.notifications import BuildNotification
 from config.authentication import BearerTokenAuthentication
 from config.schema import error_responses, read_views_schema
-from releases.errors import DomainError
 from releases.services import ingest_build_notification
+from utilities.errors import DomainError
 
 from .examples import BUILD, DRONE_EXAMPLE
 from .serializers import BuildNotificationSerializer, BuildNotifyResultSerializer, BuildSerializer

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from deployments.models import Deployment
-from releases.validators import DNS_1123_LABEL, ENV_NAME
+from utilities.validators import DNS_1123_LABEL, ENV_NAME
 
 # A DNS-1123 label: what Kubernetes requires of namespaces, and of Job names that pods and
 # the `job-name` label are derived from.

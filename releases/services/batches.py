@@ -9,10 +9,10 @@ from builds.models import BuildImage
 from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
+from utilities.errors import DomainError
 
 from .. import locks
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
-from ..errors import DomainError
 from ..models import Application, Batch, ReleaseApp
 from .outcomes import batch_settle
 

@@ -7,10 +7,10 @@ from django.utils import timezone
 
 from deployments.choices import DeploymentStatus, Environment
 from deployments.models import Deployment
+from utilities.errors import DomainError
 
 from .. import locks
 from ..choices import BatchStatus, ReleaseStatus
-from ..errors import DomainError
 from ..models import Batch
 
 logger = logging.getLogger(__name__)

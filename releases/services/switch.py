@@ -9,10 +9,10 @@ from builds.models import Build
 from deployments.choices import Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create
+from utilities.errors import DomainError
 
 from .. import locks, rules
 from ..choices import BatchStatus
-from ..errors import DomainError
 from ..metrics import switch_rejections, version_switches
 from ..models import Batch, ReleaseApp
 

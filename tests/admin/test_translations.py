@@ -7,8 +7,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 
-from releases.errors import ERRORS
 from tests.admin.pages import text
+from utilities.errors import ERRORS
 
 PO = settings.BASE_DIR / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 

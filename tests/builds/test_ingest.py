@@ -146,7 +146,7 @@ def test_new_tag_equal_to_chosen_tag_is_not_a_new_tag(user):
 
 
 def test_invalid_notification_is_rejected_before_anything_is_written():
-    from releases.errors import DomainError
+    from utilities.errors import DomainError
 
     with pytest.raises(DomainError) as err:
         notify(3, {"api": "not a tag!"})

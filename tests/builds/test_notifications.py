@@ -3,7 +3,7 @@
 import pytest
 
 from builds.notifications import BuildNotification
-from releases.errors import DomainError
+from utilities.errors import DomainError
 
 VALID = {
     "build_number": 11,

@@ -28,7 +28,6 @@ from deployments.choices import DeploymentStatus
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
 from releases.choices import DEPLOYING_BATCH_STATUSES, OPEN_BATCH_STATUSES, BatchStatus
-from releases.errors import DomainError
 from releases.models import Batch, ReleaseApp
 from releases.selectors import application_tag_choices
 from releases.services import (
@@ -43,6 +42,7 @@ from releases.services.batches import AppChoice
 from tests.factories import UserFactory
 from tests.hardening import invariants
 from tests.helpers import notify
+from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
 

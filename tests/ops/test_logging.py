@@ -9,11 +9,11 @@ from django.test import RequestFactory
 
 from config.logging import JsonFormatter, KeyValueFormatter, RequestIdFilter, logging_config
 from config.middleware import RequestIdMiddleware
-from releases.errors import DomainError
 from releases.services import create_batch, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
 from tests.helpers import notify
+from utilities.errors import DomainError
 
 SWITCH_LOGGER = "releases.services.switch"
 

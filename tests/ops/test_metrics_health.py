@@ -9,11 +9,11 @@ import pytest
 from django.db.migrations.executor import MigrationExecutor
 from prometheus_client import REGISTRY
 
-from releases.errors import DomainError
 from releases.services import create_batch, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
 from tests.helpers import notify
+from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
 

@@ -6,11 +6,11 @@ import pytest
 
 from deployments.models import Deployment
 from releases.choices import BatchStatus
-from releases.errors import DomainError
 from releases.models import Batch, ReleaseApp
 from releases.services import create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
 from tests.helpers import notify, race
+from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,7 +4,6 @@ import pytest
 
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
-from releases.errors import DomainError
 from releases.models import Batch
 from releases.services import (
     apply_deployment_outcome,
@@ -14,6 +13,7 @@ from releases.services import (
 )
 from releases.services.batches import AppChoice
 from tests.helpers import notify
+from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
 

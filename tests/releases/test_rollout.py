@@ -5,7 +5,6 @@ import pytest
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
 from releases.choices import BatchStatus, ReleaseStatus
-from releases.errors import DomainError
 from releases.models import Batch, ReleaseApp
 from releases.services import (
     cancel_batch,
@@ -16,6 +15,7 @@ from releases.services import (
 )
 from releases.services.batches import AppChoice
 from tests.helpers import notify, run_stage
+from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
 

@@ -5,13 +5,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from deployments.models import Deployment
-from releases.errors import DomainError
 from releases.models import Application
 from releases.selectors import application_tag_choices, release_status
 from releases.services import create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
 from tests.helpers import notify
+from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
 

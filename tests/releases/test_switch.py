@@ -6,7 +6,6 @@ from django.db import connection, transaction
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
 from releases.choices import BatchStatus
-from releases.errors import DomainError
 from releases.models import Batch, ReleaseApp
 from releases.services import (
     create_batch,
@@ -18,6 +17,7 @@ from releases.services.batches import AppChoice
 from tests.factories import UserFactory
 from tests.fakes import RecordingExecutor
 from tests.helpers import notify, run_stage
+from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from builds.api.serializers import BuildNotifyResultSerializer
 from builds.notifications import BuildNotification
-from releases.errors import DomainError
 from releases.services import ingest_build_notification
+from utilities.errors import DomainError
 
 
 class Command(BaseCommand):
