@@ -6,6 +6,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.parsers import body_checked
 from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
@@ -120,6 +121,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"], url_path="start-pre-deploy")
     def start_pre_deploy(self, request, pk):
+        body_checked(request)
         return self._result(services.start_pre_deploy(batch_id=int(pk), user=request.user))
 
     @_stage_schema(
@@ -129,6 +131,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"], url_path="start-prod-deploy")
     def start_prod_deploy(self, request, pk):
+        body_checked(request)
         return self._result(services.start_prod_deploy(batch_id=int(pk), user=request.user))
 
     @_stage_schema(
@@ -139,6 +142,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk):
+        body_checked(request)
         return self._result(services.cancel_batch(batch_id=int(pk), user=request.user))
 
     def _result(self, result, status_code=status.HTTP_200_OK) -> Response:
