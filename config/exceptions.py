@@ -5,6 +5,7 @@ malformed request is `invalid`. Django's error views are replaced for `/api/` pa
 client of the API never receives an HTML error page.
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -37,7 +38,10 @@ def error_response(
 
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return error_response(exc.status_code, exc.code, exc.detail, exc.fields)
+        headers = None
+        if exc.code == "busy":
+            headers = {"Retry-After": str(settings.WORKFLOW_BUSY_RETRY_AFTER_SECONDS)}
+        return error_response(exc.status_code, exc.code, exc.detail, exc.fields, headers)
     if isinstance(exc, ConcurrentTransition):
         return error_response(409, "concurrent_update", ERRORS["concurrent_update"][1])
     if isinstance(exc, TransitionNotAllowed):

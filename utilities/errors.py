@@ -26,6 +26,12 @@ ERRORS = {
     ),
     "invalid_transition": (409, _("That is not possible in the batch's current status.")),
     "concurrent_update": (409, _("Someone else changed this at the same time; retry.")),
+    "conflicting_image": (
+        409,
+        _("This build already recorded another tag for that application."),
+    ),
+    "batch_closed": (409, _("The batch is closed; it can no longer change.")),
+    "busy": (503, _("The server is busy with concurrent changes; retry shortly.")),
 }
 
 

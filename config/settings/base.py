@@ -156,6 +156,13 @@ BUILDS_WEBHOOK_SECRET = env("BUILDS_WEBHOOK_SECRET", default="")
 BUILDS_WEBHOOK_MAX_BYTES = env.int("BUILDS_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BUILDS_WEBHOOK_MAX_BYTES
 
+# --- Workflows: a transaction PostgreSQL aborts for a deadlock or serialization failure is
+# run again up to this many times in all, pausing about base * 2^n seconds (jittered) between
+# tries; then the answer is 503 `busy` with this Retry-After.
+WORKFLOW_RETRY_ATTEMPTS = env.int("WORKFLOW_RETRY_ATTEMPTS", default=5)
+WORKFLOW_RETRY_BASE_DELAY = env.float("WORKFLOW_RETRY_BASE_DELAY", default=0.05)
+WORKFLOW_BUSY_RETRY_AFTER_SECONDS = env.int("WORKFLOW_BUSY_RETRY_AFTER_SECONDS", default=2)
+
 # --- Deployments: executors and the reconciler (docs/operations.md) ---
 # Executor that runs deployments: "kubernetes", "local" or a dotted path to a class.
 DEPLOY_EXECUTOR = env("DEPLOY_EXECUTOR", default="local")

@@ -10,6 +10,7 @@ from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
 from utilities.errors import DomainError
+from utilities.transactions import retry_on_conflict
 
 from .. import locks
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
@@ -32,6 +33,7 @@ class AppChoice:
     image_tag: str | None = None
 
 
+@retry_on_conflict
 def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
     """A batch of these apps at these tags (default: each app's latest successful tag).
 
@@ -166,6 +168,7 @@ _STAGES = {
 }
 
 
+@retry_on_conflict
 def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
     """Queue a deployment for each release that needs this stage; the reconciler runs them.
 
@@ -232,6 +235,7 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
     return BatchResult(changed=True, batch=batch, deployments=deployments)
 
 
+@retry_on_conflict
 def cancel_batch(*, batch_id: int, user) -> BatchResult:
     """Cancel the batch and its unfinished deployments; their Jobs are deleted after commit."""
     with transaction.atomic(durable=True):

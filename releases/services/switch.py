@@ -10,6 +10,7 @@ from deployments.choices import Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create
 from utilities.errors import DomainError
+from utilities.transactions import retry_on_conflict
 
 from .. import locks, rules
 from ..choices import BatchStatus
@@ -83,6 +84,7 @@ def switch_rejected(*, release_id, user, image_tag: str | None, code: str) -> No
     )
 
 
+@retry_on_conflict
 def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
     if blocker := rules.permission_blocker(user):
         raise DomainError(blocker.code, "You need the switch_version permission to switch.")
