@@ -48,7 +48,11 @@ def retry_on_conflict(func):
                 if attempt == attempts:
                     logger.warning(
                         "workflow_busy",
-                        extra={"workflow": func.__name__, "attempts": attempt, "sqlstate": sqlstate},
+                        extra={
+                            "workflow": func.__name__,
+                            "attempts": attempt,
+                            "sqlstate": sqlstate,
+                        },
                     )
                     raise DomainError("busy") from exc
                 delay = settings.WORKFLOW_RETRY_BASE_DELAY * 2 ** (attempt - 1)

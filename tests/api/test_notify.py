@@ -90,9 +90,7 @@ def test_a_resent_build_with_a_new_app_merges_it(drone, open_release):
     assert BuildImage.objects.filter(build__number=11).count() == 2
 
 
-def test_a_resent_build_with_another_tag_for_an_app_is_409_and_writes_nothing(
-    drone, open_release
-):
+def test_a_resent_build_with_another_tag_for_an_app_is_409_and_writes_nothing(drone, open_release):
     post(drone, payload(11, apps={"api": "v2"}))
 
     response = post(drone, payload(11, apps={"api": "v3", "web": "w2"}))
