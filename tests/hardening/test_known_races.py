@@ -107,3 +107,41 @@ def test_two_notifications_naming_the_same_new_apps_in_opposite_orders_both_land
     assert sorted(Application.objects.values_list("name", flat=True)) == ["alpha", "beta"]
     # Registered in one order, they never deadlock: no transaction even had to be retried.
     assert [r for r in caplog.records if r.msg == "workflow_retried"] == []
+
+
+@pytest.mark.parametrize("named", [{}, {"web": "w2"}], ids=["no apps", "other apps"])
+def test_a_success_naming_other_apps_while_a_batch_is_created_still_detects_its_tag(named):
+    """The success of build 2 names none of api's image, which build 2 recorded earlier:
+    detection must still wait for the batch of api being created, or miss it for good."""
+    user = UserFactory()
+    notify(1, {"api": "v1", "web": "w1"})
+    notify(2, {"api": "v2"}, status="running")
+    chosen, ingested = threading.Event(), threading.Event()
+    original = batches_module._choose_builds
+
+    def choose_then_let_the_build_succeed(**kwargs):
+        result = original(**kwargs)
+        chosen.set()
+        ingested.wait(timeout=3)  # with the fix the success waits for this batch to commit
+        return result
+
+    def drone():
+        try:
+            chosen.wait(timeout=30)
+            notify(2, named, status="success")
+        finally:
+            ingested.set()
+            connection.close()
+
+    batches_module._choose_builds = choose_then_let_the_build_succeed
+    thread = threading.Thread(target=drone)
+    thread.start()
+    try:
+        create_batch(name="Nov", apps=[AppChoice("api")], user=user)
+    finally:
+        batches_module._choose_builds = original
+        thread.join(timeout=30)
+
+    release = ReleaseApp.objects.get()
+    assert (release.latest_image_tag, release.has_new_tag) == ("v2", True)
+    assert invariants.latest_tag_is_highest_successful_build() == []
