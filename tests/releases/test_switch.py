@@ -85,37 +85,59 @@ def test_1_comes_before_everything_else(release):
     )
 
 
-def test_2_stale_expected_tag_is_a_conflict(release):
-    error = _rejected("stale_version", release, expected_image_tag="v0")
-    assert error.status_code == 409
-
-
-def test_2_stale_comes_before_no_op(release):
-    _rejected("stale_version", release, image_tag="v1", expected_image_tag="v0")
-
-
-def test_3_switch_to_the_current_tag_is_a_successful_no_op(release, user):
+def test_2_switch_to_the_current_tag_is_a_successful_no_op(release, user):
     result = switch_version(release_id=release.pk, user=user, image_tag="v1")
     assert (result.changed, result.deployment, result.previous_image_tag) == (False, None, "v1")
 
 
-def test_3_a_retried_switch_succeeds_whatever_the_batch_does_now(release, user):
+def test_2_a_retried_switch_with_its_expected_tag_is_a_successful_no_op(release, user):
+    # The first answer was lost; the client sends the very same request again.
+    first = switch_version(
+        release_id=release.pk, user=user, image_tag="v2", expected_image_tag="v1"
+    )
+
+    retry = switch_version(
+        release_id=release.pk, user=user, image_tag="v2", expected_image_tag="v1"
+    )
+
+    assert first.changed and not retry.changed
+    assert (retry.release.image_tag, retry.previous_image_tag) == ("v2", "v2")
+
+
+def test_2_a_retried_switch_succeeds_whatever_the_batch_does_now(release, user):
     first = switch_version(release_id=release.pk, user=user, expected_image_tag="v1")
     start_pre_deploy(batch_id=release.batch_id, user=user)
 
-    retry = switch_version(release_id=release.pk, user=user, image_tag="v2")
+    retry = switch_version(
+        release_id=release.pk, user=user, image_tag="v2", expected_image_tag="v1"
+    )
 
     assert first.changed and not retry.changed
     assert retry.batch_status == BatchStatus.PRE_DEPLOYING
 
 
-def test_3_no_known_target_is_a_no_op(user, executor):
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_2_no_op_answers_even_in_a_closed_batch(release, user, status):
+    Batch.objects.filter(pk=release.batch_id).update(status=status)
+    assert not switch_version(release_id=release.pk, user=user, image_tag="v1").changed
+
+
+def test_2_no_known_target_is_a_no_op(user, executor):
     notify(1, {"solo": "s1"})
     batch = create_batch(name="solo", apps=[AppChoice("solo")], user=user).batch
     release = batch.releases.get()
     ReleaseApp.objects.filter(pk=release.pk).update(latest_image_tag="", latest_build=None)
 
     assert switch_version(release_id=release.pk, user=user).changed is False
+
+
+def test_3_stale_expected_tag_is_a_conflict(release):
+    error = _rejected("stale_version", release, expected_image_tag="v0")
+    assert error.status_code == 409
+
+
+def test_3_stale_comes_before_unknown_tag(release):
+    _rejected("stale_version", release, image_tag="v9", expected_image_tag="v0")
 
 
 def test_4_unknown_tag_is_a_bad_request(release):
@@ -129,14 +151,37 @@ def test_4_a_tag_of_a_failed_build_or_another_app_is_unknown(release):
     _rejected("unknown_tag", release, image_tag="w1")
 
 
-@pytest.mark.parametrize("status", ["pre_deploying", "prod_deploying", "completed", "cancelled"])
-def test_5_only_a_waiting_batch_allows_a_switch(release, status):
+def test_4_unknown_tag_answers_before_batch_status(release):
+    Batch.objects.filter(pk=release.batch_id).update(status="completed")
+    _rejected("unknown_tag", release, image_tag="v9")
+
+
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_5_a_closed_batch_says_it_can_no_longer_change(release, status):
+    Batch.objects.filter(pk=release.batch_id).update(status=status)
+    # Even with a Job in flight: a closed batch is the first thing to know.
+    Deployment.objects.create(
+        release_app=release, environment="pre", image_tag="v1", status="running", job_name="j"
+    )
+
+    error = _rejected("batch_closed", release)
+
+    assert error.status_code == 409
+    assert error.detail == f"The batch is {status}; it can no longer change."
+
+
+@pytest.mark.parametrize(
+    ("status", "human"),
+    [("pre_deploying", "deploying to pre"), ("prod_deploying", "deploying to prod")],
+)
+def test_6_only_a_waiting_batch_allows_a_switch(release, status, human):
     Batch.objects.filter(pk=release.batch_id).update(status=status)
     error = _rejected("batch_not_waiting", release)
     assert error.status_code == 409
+    assert f"The batch is {human};" in error.detail and status not in error.detail
 
 
-def test_5_unknown_tag_answers_before_batch_status(release):
+def test_6_unknown_tag_answers_before_batch_status(release):
     Batch.objects.filter(pk=release.batch_id).update(status="pre_deploying")
     _rejected("unknown_tag", release, image_tag="v9")
 
@@ -144,7 +189,7 @@ def test_5_unknown_tag_answers_before_batch_status(release):
 @pytest.mark.parametrize(
     ("status", "job_name"), [("running", "rt-deploy-1"), ("pending", "rt-deploy-1")]
 )
-def test_6_a_deployment_in_progress_blocks(release, status, job_name):
+def test_7_a_deployment_in_progress_blocks(release, status, job_name):
     # A waiting batch cannot normally hold one; any of the release's rows counts, current or not.
     Deployment.objects.create(
         release_app=release,
@@ -158,7 +203,7 @@ def test_6_a_deployment_in_progress_blocks(release, status, job_name):
     assert error.status_code == 409
 
 
-def test_6_a_pending_deployment_without_job_does_not_block(release, user):
+def test_7_a_pending_deployment_without_job_does_not_block(release, user):
     Deployment.objects.create(release_app=release, environment="pre", image_tag="v1")
     assert switch_version(release_id=release.pk, user=user).changed
 
