@@ -173,7 +173,7 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
     """Queue a deployment for each release that needs this stage; the reconciler runs them.
 
     Nothing talks to Kubernetes here. A pending deployment left by a switch is reused; a
-    finished one is superseded by a fresh one with the same config.
+    finished one is superseded by a fresh one. Both run with the application's current config.
     """
     waiting, deploying, batch_transition, needing, release_transition = _STAGES[environment]
     with transaction.atomic(durable=True):
@@ -199,6 +199,9 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
         deployments = []
         for release in to_deploy:
             existing = current.get((release.pk, environment))
+            # Every deployment runs with the application's config as it is now, so a fixed
+            # config reaches the retry of a deployment that failed on it.
+            config = release.application.deploy_config_for(environment)
             reusable = (
                 existing is not None
                 and existing.status == DeploymentStatus.PENDING
@@ -207,14 +210,15 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
             )
             if reusable:
                 deployment = existing
+                if deployment.config != config:
+                    deployment.config = config  # not launched yet: it may still change
+                    deployment.save(update_fields=["config"])
             else:
                 deployment = deployment_create(
                     release=release,
                     environment=environment,
                     image_tag=release.image_tag,
-                    config=existing.config
-                    if existing
-                    else release.application.deploy_config_for(environment),
+                    config=config,
                     user=user,
                     replacing=[existing] if existing else [],
                 )

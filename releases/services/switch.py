@@ -150,13 +150,13 @@ def _switch_effects(
             extra={"batch_id": batch.pk, "to": batch.status, "reason": "reopen_pre"},
         )
 
-    pre = next((d for d in current if d.environment == Environment.PRE), None)
-    config = pre.config if pre else release.application.deploy_config_for(Environment.PRE)
     deployment = deployment_create(
         release=release,
         environment=Environment.PRE,
         image_tag=target,
-        config=config,
+        # The application's config now, never the old deployment's: a fixed config must reach
+        # the next try.
+        config=release.application.deploy_config_for(Environment.PRE),
         user=user,
         replacing=current,
     )

@@ -224,12 +224,14 @@ def test_switch_in_pre_waiting_updates_tag_and_queues_a_pre_deployment(release, 
     assert result.batch_status == BatchStatus.PRE_WAITING
 
 
-def test_switch_after_pre_supersedes_and_copies_config_and_reopens_pre(release, user):
-    release.application.deploy_config = {"pre": {"namespace": "default-pre"}}
+def test_switch_after_pre_supersedes_and_takes_the_current_config_and_reopens_pre(release, user):
+    release.application.deploy_config = {"pre": {"namespace": "typo-pre"}}
     release.application.save()
     run_stage(start_pre_deploy(batch_id=release.batch_id, user=user))
     old = Deployment.objects.get(release_app=release, environment="pre")
-    Deployment.objects.filter(pk=old.pk).update(config={"namespace": "tuned-pre"})
+    # The config is fixed after the old deployment ran: the new one must run with the fix.
+    release.application.deploy_config = {"pre": {"namespace": "shop-pre"}}
+    release.application.save()
     assert _fresh(release).batch.status == BatchStatus.PROD_WAITING
 
     result = switch_version(release_id=release.pk, user=user)
@@ -240,7 +242,8 @@ def test_switch_after_pre_supersedes_and_copies_config_and_reopens_pre(release, 
     # The old deployment succeeded and stays succeeded; superseding is a separate fact.
     assert (old.status, old.superseded_by_id) == ("succeeded", result.deployment.pk)
     assert old.superseded_at is not None and old.cleanup_pending
-    assert result.deployment.config == {"namespace": "tuned-pre"}
+    assert old.config == {"namespace": "typo-pre"}
+    assert result.deployment.config == {"namespace": "shop-pre"}
     # The new deployment waits for the next stage start: nothing was launched.
     assert result.deployment.status == "pending" and not result.deployment.job_name
 
