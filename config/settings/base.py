@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so every log line of the request, other middleware's included, carries its id.
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.RequestBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

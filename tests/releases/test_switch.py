@@ -397,3 +397,49 @@ def test_job_deletions_in_the_request_stop_at_their_time_budget(
     # The switch is done; the Job is left for the reconciler instead of holding the response.
     assert result.changed and RecordingExecutor.cancelled_ids() == []
     assert old.cleanup_pending is True
+
+
+def test_a_job_cleanup_that_fails_outright_after_commit_never_fails_the_switch(
+    release, user, settings, django_capture_on_commit_callbacks
+):
+    old = _release_after_pre(release, user)
+    settings.DEPLOY_EXECUTOR = "tests.fakes.NoSuchExecutor"  # a misconfigured web process
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = switch_version(release_id=release.pk, user=user)
+
+    old.refresh_from_db()
+    assert result.changed and _fresh(release).image_tag == "v2"
+    assert old.cleanup_pending is True  # the reconciler deletes it
+
+
+def test_a_bulk_switch_spends_one_time_budget_for_the_whole_request(
+    client, settings, executor, user, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from tests.admin.pages import staff
+
+    apps = ["api", "web", "db"]
+    notify(1, {a: f"{a}-1" for a in apps})
+    batch = create_batch(name="Nov", apps=[AppChoice(a) for a in apps], user=user).batch
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=user))
+    notify(2, {a: f"{a}-2" for a in apps})
+    settings.DEPLOY_CLEANUP_BUDGET_SECONDS = 0.2
+    RecordingExecutor.cancel_seconds = 0.3  # each deletion alone outlasts the budget
+    client.force_login(staff("switcher", "releases.switch_version"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:releases_releaseapp_changelist"),
+            {
+                "action": "switch_to_latest",
+                "_selected_action": list(batch.releases.values_list("pk", flat=True)),
+            },
+        )
+
+    assert response.status_code == 302
+    assert set(batch.releases.values_list("image_tag", flat=True)) == {"api-2", "web-2", "db-2"}
+    # One deletion started within the request's budget; the reconciler deletes the others.
+    assert len(RecordingExecutor.cancelled_ids()) == 1
+    assert Deployment.objects.filter(cleanup_pending=True).count() == 2
