@@ -44,7 +44,7 @@ def _stage_schema(summary: str, description: str, conflict, result=examples.BATC
         description=description
         + " Needs `releases.deploy_batch`. Repeating it answers 200 with `changed: false`.",
         request=None,
-        responses={200: BatchResultSerializer, **error_responses(401, 403, 404, 409)},
+        responses={200: BatchResultSerializer, **error_responses(400, 401, 403, 404, 409, 503)},
         examples=[result, conflict],
     )
 
@@ -93,7 +93,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             201: BatchResultSerializer,
             200: BatchResultSerializer,
-            **error_responses(400, 401, 403, 409),
+            **error_responses(400, 401, 403, 409, 503),
         },
         examples=[
             examples.BATCH_CREATE,
@@ -186,19 +186,26 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
         summary="Switch a release to another image tag",
         description=(
             "Checked in this order, the first failure answers and nothing changes: permission "
-            "`releases.switch_version` (403); `expected_image_tag` equals the current tag (409 "
-            "`stale_version`); the target differs from the current tag (else 200 with "
-            "`changed: false`); the target came from a successful build of this app (400 "
-            "`unknown_tag`); the batch waits (409 `batch_not_waiting`); no deployment of the "
+            "`releases.switch_version` (403); the target differs from the current tag (else 200 "
+            "with `changed: false`: the effect already holds, so a retried switch succeeds even "
+            "with the `expected_image_tag` it was first sent with); `expected_image_tag` equals "
+            "the current tag (409 `stale_version`); the target came from a successful build of "
+            "this app (400 `unknown_tag`); the batch is not completed or cancelled (409 "
+            "`batch_closed`); the batch waits (409 `batch_not_waiting`); no deployment of the "
             "release is in progress (409 `deployment_in_progress`). A switch in `prod_waiting` "
-            "sends the batch back to `pre_waiting`."
+            "sends the batch back to `pre_waiting`. The new pre deployment takes the "
+            "application's current `deploy_config`."
         ),
         request=SwitchVersionSerializer,
-        responses={200: SwitchResultSerializer, **error_responses(400, 401, 403, 404, 409)},
+        responses={
+            200: SwitchResultSerializer,
+            **error_responses(400, 401, 403, 404, 409, 503),
+        },
         examples=[
             examples.SWITCH_REQUEST,
             examples.SWITCHED,
             examples.UNKNOWN_TAG,
+            examples.BATCH_CLOSED,
             examples.BATCH_NOT_WAITING,
         ],
     )

@@ -10,6 +10,7 @@ from builds.metrics import builds_notified
 from builds.models import Build, BuildImage
 from builds.notifications import BuildNotification
 from builds.services import BuildRecord, build_record
+from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
 from ..choices import OPEN_BATCH_STATUSES
@@ -41,7 +42,22 @@ def ingest_build_notification(*, notification: BuildNotification) -> IngestResul
     One transaction: the whole notification lands or none of it. A constant number of
     statements, whatever the number of apps or the size of history.
     """
-    record, new_tags = _ingest(notification=notification)
+    try:
+        record, new_tags = _ingest(notification=notification)
+    except DomainError as error:  # conflicting_image, or busy once the retries ran out
+        result = "busy" if error.code == "busy" else "rejected"
+        builds_notified.labels(status=notification.status, result=result).inc()
+        logger.warning(
+            "build_notified",
+            extra={
+                "repo": notification.repo,
+                "build_number": notification.number,
+                "build_status": notification.status,
+                "result": result,
+                "code": error.code,
+            },
+        )
+        raise
 
     result = "created" if record.created else "updated"
     if record.duplicate or record.stale:
