@@ -141,3 +141,17 @@ def test_tag_choices_are_the_newest_successful_builds_and_bounded():
 
     assert len(tags) == 50
     assert tags[:2] == ["v59", "v58"] and tags[-1] == "v10"
+
+
+def test_blockers_are_translated_status_names_included(release, user):
+    from django.utils import translation
+
+    from tests.admin.pages import compile_translations_if_stale
+
+    compile_translations_if_stale()
+    Batch.objects.filter(pk=release.batch_id).update(status="completed")
+
+    with translation.override("zh-hans"):
+        [blocker] = release_status(release_id=release.pk, user=user).switch_blockers
+
+    assert blocker.detail == "批次已处于“已完成”状态，不能再更改。"
