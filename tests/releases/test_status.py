@@ -154,4 +154,4 @@ def test_blockers_are_translated_status_names_included(release, user):
     with translation.override("zh-hans"):
         [blocker] = release_status(release_id=release.pk, user=user).switch_blockers
 
-    assert blocker.detail == "批次已处于“已完成”状态，不能再更改。"
+    assert blocker.detail == "批次已处于“已完成”状态，不能再更改。"  # noqa: RUF001
