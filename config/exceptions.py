@@ -10,11 +10,10 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
-from utilities.errors import ERRORS, DomainError
+from utilities.errors import ERRORS, REFUSALS, refusal
 
 API_PREFIX = "/api/"
 
@@ -37,15 +36,12 @@ def error_response(
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, DomainError):
+    if isinstance(exc, REFUSALS):
+        refused = refusal(exc)
         headers = None
-        if exc.code == "busy":
+        if refused.code == "busy":
             headers = {"Retry-After": str(settings.WORKFLOW_BUSY_RETRY_AFTER_SECONDS)}
-        return error_response(exc.status_code, exc.code, exc.detail, exc.fields, headers)
-    if isinstance(exc, ConcurrentTransition):
-        return error_response(409, "concurrent_update", ERRORS["concurrent_update"][1])
-    if isinstance(exc, TransitionNotAllowed):
-        return error_response(409, "invalid_transition", ERRORS["invalid_transition"][1])
+        return error_response(refused.status, refused.code, refused.detail, refused.fields, headers)
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, Http404):
