@@ -27,7 +27,7 @@ class Blocker:
         return self.message or str(ERRORS[self.code][1])
 
     def error(self) -> DomainError:
-        return DomainError(self.code, self.detail)
+        return DomainError(self.code, self.detail, localized=True)
 
 
 def batch_status_name(status: str) -> str:
