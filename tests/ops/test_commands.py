@@ -20,8 +20,8 @@ from tests.helpers import notify
 pytestmark = pytest.mark.django_db
 
 
-def run(*args, **options) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
+def run(*args, stderr=None, **options) -> tuple[str, str]:
+    out, err = io.StringIO(), stderr or io.StringIO()
     call_command(*args, stdout=out, stderr=err, **options)
     return out.getvalue(), err.getvalue()
 
@@ -156,6 +156,36 @@ def test_backfill_takes_the_highest_successful_build_and_a_second_run_changes_no
     out, _ = run("backfill_latest_tags")
     assert _snapshot() == after
     assert "0 of 3 releases changed." in out
+
+
+class Terminal(io.StringIO):
+    """What a command's stderr is when a person runs it at a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_backfill_progress_is_a_line_per_chunk_when_not_on_a_terminal(drifted):
+    _, err = run("backfill_latest_tags", "--chunk-size", "2")
+
+    assert err.splitlines() == ["examined 2/3 releases", "examined 3/3 releases"]
+    assert "\r" not in err
+
+
+def test_backfill_progress_is_a_bar_on_a_terminal(drifted):
+    terminal = Terminal()
+    out, _ = run("backfill_latest_tags", "--chunk-size", "2", stderr=terminal)
+
+    bar = terminal.getvalue()
+    assert "\r" in bar and "examined releases: 100%" in bar and "3/3" in bar
+    assert "examined 2/3 releases\n" not in bar
+    assert "3 of 3 releases changed." in out
+
+
+def test_backfill_progress_is_silent_at_verbosity_0(drifted):
+    _, err = run("backfill_latest_tags", verbosity=0)
+
+    assert err == ""
 
 
 def test_backfill_of_one_batch_leaves_the_others(drifted):
