@@ -6,6 +6,7 @@ line of its own (`examined 500/12000 releases`).
 """
 
 import logging
+import os
 from contextlib import ExitStack
 from typing import TextIO
 
@@ -40,12 +41,14 @@ class Progress:
             self.stream.flush()
             return
         if self._bar is None:
+            # Follow the terminal's width, unless it reports no size (a pty nobody sized).
+            size = {"dynamic_ncols": True} if _columns(self.stream) else {"ncols": 80, "nrows": 24}
             self._bar = tqdm(
                 total=total,
                 desc=f"{self.verb} {self.noun}",
                 unit=f" {self.noun}",
                 file=self.stream,
-                dynamic_ncols=True,
+                **size,
             )
         self._bar.total = max(total, done)  # rows may be added while we work
         self._bar.update(done - self._bar.n)
@@ -60,6 +63,13 @@ def _unwrapped(stream) -> TextIO:
     # A command's self.stderr is Django's OutputWrapper, which appends a newline to every
     # write and colours it red on a terminal; the bar needs the raw stream underneath.
     return getattr(stream, "_out", stream)
+
+
+def _columns(stream) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def _isatty(stream) -> bool:
