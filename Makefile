@@ -30,10 +30,11 @@ test: $(STAMP) messages
 	DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings.test
 	scripts/ensure-postgres $(BIN)/pytest $(PYTEST_ARGS)
 
-# The zh_Hans catalogue, compiled (the .mo files are build output and stay untracked).
-# `make run` compiles it in scripts/run-demo, where a missing msgfmt only means English.
+# The zh_Hans catalogue, compiled (the .mo files are build output and stay untracked); gettext is
+# installed when root and missing. `make run` compiles it in scripts/run-demo, where a missing
+# msgfmt only means English.
 messages: $(STAMP)
-	@command -v msgfmt >/dev/null || { echo "msgfmt is missing: apt-get install gettext" >&2; exit 1; }
+	@scripts/ensure-gettext
 	$(BIN)/python manage.py compilemessages -v 0 --ignore '.venv/*'
 
 lint: $(STAMP)
