@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,27 @@ def test_a_failing_command_keeps_its_status_and_the_cluster_is_still_removed():
     _assert_gone(*_started(done.stderr))
 
 
+def _as_at_a_terminal() -> None:
+    # A shell at a terminal starts commands with SIGINT at its default; a test run started in
+    # the background may have it ignored, and bash cannot trap a signal ignored on entry.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stop_leftover(stderr: str) -> None:
+    """If the script was killed before it could clean up, stop its server and delete its folder."""
+    found = STARTED.search(stderr)
+    pid_file = Path(found[1]) / "data" / "postmaster.pid" if found else None
+    if pid_file and pid_file.exists():
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)  # the postmaster's fast shutdown
+        for _ in range(300):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+    if found:
+        shutil.rmtree(found[1], ignore_errors=True)
+
+
 @needs_server_binaries
 def test_ctrl_c_stops_the_command_and_the_cluster():
     # Ctrl-C at a terminal signals the whole foreground process group: the script and its command.
@@ -108,7 +130,9 @@ def test_ctrl_c_stops_the_command_and_the_cluster():
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_as_at_a_terminal,
     )
+    stderr = ""
     try:
         assert process.stdout.readline().strip() == "select 1 -> 1"
         os.killpg(process.pid, signal.SIGINT)
@@ -116,6 +140,8 @@ def test_ctrl_c_stops_the_command_and_the_cluster():
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+            _, stderr = process.communicate()
+            _stop_leftover(stderr)
 
     assert process.returncode == 130
     _assert_gone(*_started(stderr))
