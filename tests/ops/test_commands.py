@@ -280,6 +280,12 @@ def test_seed_demo_prints_the_newest_build_and_two_builds_that_each_bring_a_new_
     again, _ = run("seed_demo", "--force")
     assert [b["build_number"] for b in _printed_builds(again)] == [107, 108]
     assert "Newest build: #106 of acme/shop (web v2.4.0-b106)." in again
+    assert "/start-pre-deploy" in again
+
+    # A demo played up to prod is offered the prod stage next.
+    Batch.objects.filter(name="Demo release").update(status="prod_waiting")
+    later, _ = run("seed_demo", "--force")
+    assert "/start-prod-deploy" in later and "/start-pre-deploy" not in later
 
 
 @override_settings(DEBUG=False)

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from builds.models import Build
 from builds.notifications import AppImage, BuildNotification
-from releases.choices import OPEN_BATCH_STATUSES
+from releases.choices import OPEN_BATCH_STATUSES, BatchStatus
 from releases.models import Batch
 from releases.services import create_batch, ingest_build_notification
 from releases.services.batches import AppChoice
@@ -184,15 +184,18 @@ class Command(BaseCommand):
                 "as alice:",
                 *_curl(f"{base_url}/api/v1/releases/{release.pk}/switch-version", alice, "{}"),
             ]
-        lines += [
-            "",
-            "Roll the batch out to pre; the reconciler runs each deployment for "
-            "DEMO_DEPLOY_SECONDS (20 s by default):",
-            *_curl(f"{base_url}/api/v1/batches/{batch.pk}/start-pre-deploy", alice, ""),
-        ]
-        if web:
+        # A demo played through may have left the batch waiting for prod, or deploying.
+        stage = {BatchStatus.PRE_WAITING: "pre", BatchStatus.PROD_WAITING: "prod"}.get(batch.status)
+        if stage:
             lines += [
-                "Meanwhile a switch is refused (409 batch_not_waiting) until pre has finished:",
+                "",
+                f"Roll the batch out to {stage}; the reconciler runs each deployment for "
+                "DEMO_DEPLOY_SECONDS (20 s by default):",
+                *_curl(f"{base_url}/api/v1/batches/{batch.pk}/start-{stage}-deploy", alice, ""),
+            ]
+        if stage and web:
+            lines += [
+                f"Meanwhile a switch is refused (409 batch_not_waiting) until {stage} has finished:",
                 *_curl(f"{base_url}/api/v1/releases/{web.pk}/switch-version", alice, "{}"),
             ]
         self.stdout.write("\n".join(lines) + "\n")
