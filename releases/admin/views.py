@@ -28,6 +28,15 @@ ROLLOUTS = {
     "start_prod_deploy": (_("Start prod rollout"), services.start_prod_deploy),
     "cancel": (_("Cancel batch"), services.cancel_batch),
 }
+# The big ones ask first (GET shows the question, POST acts); pre stays one click.
+CONFIRMED_ROLLOUTS = {
+    "start_prod_deploy": "admin/releases/batch/start_prod_confirm.html",
+    "cancel": "admin/releases/batch/cancel_confirm.html",
+}
+CONFIRM_TITLES = {
+    "start_prod_deploy": _("Start the prod rollout of batch %(name)s?"),
+    "cancel": _("Cancel batch %(name)s?"),
+}
 
 
 def rollout(model_admin, request, object_id: int, transition: str):
@@ -41,15 +50,16 @@ def rollout(model_admin, request, object_id: int, transition: str):
     batch = get_object_or_404(Batch, pk=object_id)
     service = ROLLOUTS[transition][1]
     change_url = reverse("admin:releases_batch_change", args=[batch.pk])
-    if request.method == "GET" and transition == "cancel":
+    if request.method == "GET" and transition in CONFIRMED_ROLLOUTS:
         context = {
             **model_admin.admin_site.each_context(request),
             "opts": model_admin.opts,
-            "title": gettext("Cancel batch %(name)s?") % {"name": batch.name},
+            "title": CONFIRM_TITLES[transition] % {"name": batch.name},
             "batch": batch,
+            "releases": batch.releases.select_related("application").order_by("application__name"),
             "change_url": change_url,
         }
-        return TemplateResponse(request, "admin/releases/batch/cancel_confirm.html", context)
+        return TemplateResponse(request, CONFIRMED_ROLLOUTS[transition], context)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
