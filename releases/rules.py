@@ -12,6 +12,7 @@ from .choices import WAITING_BATCH_STATUSES
 
 SWITCH_PERMISSION = "releases.switch_version"
 DEPLOY_PERMISSION = "releases.deploy_batch"
+ADD_BATCH_PERMISSION = "releases.add_batch"
 
 
 @dataclass(frozen=True)

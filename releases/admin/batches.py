@@ -163,6 +163,13 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
             extra_context["batch_tools"] = self.tools(request, batch)
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def has_add_permission(self, request, obj=None):
+        # Creating goes through `create_batch` (views.create_batch), never a model form.
+        return request.user.has_perm(rules.ADD_BATCH_PERMISSION)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return views.create_batch(self, request)
+
     def get_urls(self):
         return [
             path(
