@@ -16,6 +16,7 @@ from utilities.live import live_display, region_id
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
+from ..history import history_switch
 from ..models import ReleaseApp
 from . import views
 from .display import (
@@ -195,6 +196,7 @@ class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.
             except REFUSALS as error:
                 blocked[refusal(error).message].append(name)
                 continue
+            history_switch(user=request.user, result=result)
             if result.changed:
                 switched.append(f"{name}: {result.previous_image_tag} → {result.release.image_tag}")
             else:
