@@ -67,7 +67,8 @@ class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.
     list_display_links = ("application_name",)
     ordering = ("-batch__created_at", "-batch_id", "application__name")
     list_filter = (NewTagFilter, BatchStatusFilter, "status", "application")
-    search_fields = ("application__name",)
+    search_fields = ("application__name", "image_tag", "latest_image_tag")
+    search_help_text = _("Application name or tag (chosen or latest).")
     actions = ["switch_to_latest"]
     fields = (
         "application_name",
