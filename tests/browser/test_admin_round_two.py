@@ -156,3 +156,22 @@ def test_pre_stays_one_click(new_page, batch):
     expect(page.locator(".messagelist .success")).to_contain_text("Rollout started")
     batch.refresh_from_db()
     assert batch.status == BatchStatus.PRE_DEPLOYING
+
+
+def test_the_new_pages_in_chinese(new_page, batch):
+    staff("bob")
+    staff("carol", "releases.add_batch")
+    page = new_page("zh-Hans")
+    log_in(page, "bob")
+    page.goto(f"/admin/releases/batch/{batch.pk}/change/")
+    expect(release_row(page, "checkout").locator(".rt-reason")).to_have_text(
+        "您需要切换版本的权限。"
+    )
+    page.goto("/admin/releases/batch/add/")
+    expect(page.locator(".errornote")).to_have_text("您需要 releases.add_batch 权限才能创建批次。")
+
+    page = new_page("zh-Hans")
+    log_in(page, "carol")
+    page.goto("/admin/releases/batch/add/")
+    expect(page.locator("h1")).to_have_text("创建批次")
+    expect(page.get_by_role("button", name="创建批次")).to_be_visible()
