@@ -1,7 +1,8 @@
-"""The admin's own views: start a stage or cancel a batch, switch a release's tag.
+"""The admin's own views: create a batch, start a stage or cancel it, switch a release's tag,
+and the page that says which permission is missing.
 
 Each takes the model admin it serves (for its site, options and permissions), validates the
-input, calls one service and reports the result as a message.
+input, calls one service, records it in the admin log (`history`) and reports the result.
 """
 
 from django.contrib import messages
