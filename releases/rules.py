@@ -14,6 +14,7 @@ from .choices import OPEN_BATCH_STATUSES, WAITING_BATCH_STATUSES, BatchStatus
 
 SWITCH_PERMISSION = "releases.switch_version"
 DEPLOY_PERMISSION = "releases.deploy_batch"
+ADD_BATCH_PERMISSION = "releases.add_batch"
 
 
 @dataclass(frozen=True)

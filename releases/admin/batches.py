@@ -3,17 +3,32 @@ from functools import partial
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.db.models import Count, Q
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from utilities.admin import ReadOnlyMixin, admin_link, status_badge
+from utilities.admin import (
+    LiveAdminMixin,
+    ReadOnlyMixin,
+    admin_link,
+    compact_datetime,
+    status_badge,
+)
+from utilities.live import live_display, region_id
 
 from .. import rules
 from ..models import Batch, ReleaseApp
 from . import views
-from .display import ReleaseDisplayMixin, release_queryset, switch_control
+from .display import (
+    ReleaseDisplayMixin,
+    is_closed,
+    release_queryset,
+    release_regions,
+    switch_cell,
+)
 
 
 class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
@@ -36,10 +51,7 @@ class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
     def get_fields(self, request, obj=None):
         # Inline instances are made per request, so the switch column may read the user.
         self.request = request
-        fields = list(self.readonly_fields)
-        if not request.user.has_perm(rules.SWITCH_PERMISSION):
-            fields.remove("switch")
-        return fields
+        return self.readonly_fields
 
     @admin.display(description=_("application"))
     def release_link(self, obj):
@@ -47,19 +59,22 @@ class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
 
     @admin.display(description=_("switch"))
     def switch(self, obj):
-        next_url = reverse("admin:releases_batch_change", args=[obj.batch_id])
-        return switch_control(self.request.user, obj, next_url=next_url)
+        return switch_cell(self.request.user, obj, next_url=batch_url(obj.batch_id))
+
+
+def batch_url(batch_id: int) -> str:
+    return reverse("admin:releases_batch_change", args=[batch_id])
 
 
 @admin.register(Batch)
-class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "batch_status",
         "release_count",
         "new_tag_count",
         "created_by",
-        "created_at",
+        "created",
     )
     list_filter = ("status",)
     search_fields = ("name",)
@@ -74,6 +89,7 @@ class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
     inlines = [ReleaseInline]
+    live_list_fields = ("batch_status", "new_tag_count")
 
     def get_queryset(self, request):
         return (
@@ -87,15 +103,23 @@ class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
         )
 
     @admin.display(description=_("status"), ordering="status")
+    @live_display
     def batch_status(self, obj):
         return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, obj):
+        return compact_datetime(obj.created_at)  # short: the list fits 1280 px
 
     @admin.display(description=_("releases"), ordering="release_count")
     def release_count(self, obj):
         return obj.release_count
 
     @admin.display(description=_("new tags"), ordering="new_tag_count")
+    @live_display
     def new_tag_count(self, obj):
+        if is_closed(obj):
+            return "—"  # a closed batch takes no new tag
         if not obj.new_tag_count:
             return "0"
         return format_html(
@@ -112,19 +136,49 @@ class BatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 "name": name,
                 "label": label,
                 "url": reverse("admin:releases_batch_rollout", args=[batch.pk, name]),
-                "confirm": name == "cancel",
+                "confirm": name in views.CONFIRMED_ROLLOUTS,
             }
             for name, (label, _service) in views.ROLLOUTS.items()
             if name in available
         ]
 
+    def tools(self, request, batch) -> str:
+        """The rollout buttons and the History link, or the line saying the batch is closed."""
+        closed_line = ""
+        if is_closed(batch):
+            closed_line = gettext(
+                "This batch is %(status)s: it is closed, nothing in it changes any more."
+            ) % {"status": batch.get_status_display().lower()}
+        context = {
+            "region": region_id(batch, "tools"),
+            "rollout_actions": self.rollout_actions(request, batch),
+            "history_url": reverse("admin:releases_batch_history", args=[batch.pk]),
+            "closed_line": closed_line,
+        }
+        return mark_safe(render_to_string("admin/releases/batch/tools.html", context))
+
+    def live_regions(self, request, batch) -> list[str]:
+        releases = release_queryset(batch.releases.order_by("pk"))
+        return [
+            self.batch_status(batch),
+            self.new_tag_count(batch),
+            self.tools(request, batch),
+            *release_regions(request.user, releases, next_url=batch_url(batch.pk)),
+        ]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         batch = self.get_object(request, unquote(object_id))
-        extra_context = {
-            **(extra_context or {}),
-            "rollout_actions": self.rollout_actions(request, batch),
-        }
+        extra_context = dict(extra_context or {})
+        if batch is not None:
+            extra_context["batch_tools"] = self.tools(request, batch)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_add_permission(self, request, obj=None):
+        # Creating goes through `create_batch` (views.create_batch), never a model form.
+        return request.user.has_perm(rules.ADD_BATCH_PERMISSION)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return views.create_batch(self, request)
 
     def get_urls(self):
         return [

@@ -3,19 +3,30 @@ from functools import partial
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from utilities.admin import ReadOnlyMixin, admin_link, status_badge
+from utilities.admin import LiveAdminMixin, ReadOnlyMixin, admin_link, status_badge
 from utilities.errors import REFUSALS, refusal
+from utilities.live import live_display, region_id
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
+from ..history import history_switch
 from ..models import ReleaseApp
 from . import views
-from .display import ReleaseDisplayMixin, release_queryset, switch_control
+from .display import (
+    ReleaseDisplayMixin,
+    is_closed,
+    release_queryset,
+    release_regions,
+    switch_cell,
+    switch_reasons,
+)
 
 
 class NewTagFilter(admin.SimpleListFilter):
@@ -45,7 +56,7 @@ class BatchStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ReleaseApp)
-class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
+class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
     list_display = (
         "application_name",
         "batch_with_status",
@@ -56,7 +67,8 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
     list_display_links = ("application_name",)
     ordering = ("-batch__created_at", "-batch_id", "application__name")
     list_filter = (NewTagFilter, BatchStatusFilter, "status", "application")
-    search_fields = ("application__name",)
+    search_fields = ("application__name", "image_tag", "latest_image_tag")
+    search_help_text = _("Application name or tag (chosen or latest).")
     actions = ["switch_to_latest"]
     fields = (
         "application_name",
@@ -78,15 +90,50 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
         return release_queryset(super().get_queryset(request))
 
     def get_list_display(self, request):
-        if not request.user.has_perm(rules.SWITCH_PERMISSION):
-            return self.list_display
-
-        # A closure, not a method: the ModelAdmin is shared by every request.
+        # A closure, not a method: the ModelAdmin is shared by every request. Shown to everyone:
+        # who may not switch sees the button disabled, and why.
         @admin.display(description=_("switch"))
         def switch(obj):
-            return switch_control(request.user, obj)
+            return switch_cell(request.user, obj)
 
         return (*self.list_display, switch)
+
+    def live_list_regions(self, request, objects) -> list[str]:
+        return [self.batch_with_status(o) for o in objects] + release_regions(request.user, objects)
+
+    def live_regions(self, request, obj) -> list[str]:
+        view = selectors.release_status(release_id=obj.pk, user=request.user)
+        return [
+            self.chosen_tag(obj),
+            self.latest_tag(obj),
+            self.release_status(obj),
+            self.batch_status(obj),
+            self.latest_build_link(obj),
+            self.tools(request, obj),
+            self.deployments(view),
+        ]
+
+    def tools(self, request, release) -> str:
+        """The Switch version button (or why not) and the links, as one live region."""
+        closed = is_closed(release.batch)
+        context = {
+            "region": region_id(release, "tools"),
+            "closed": closed,
+            "reasons": [] if closed else switch_reasons(request.user, release),
+            "switch_url": reverse("admin:releases_releaseapp_switch", args=[release.pk]),
+            "builds_url": reverse("admin:builds_build_changelist")
+            + f"?application={release.application_id}",
+            "history_url": reverse("admin:releases_releaseapp_history", args=[release.pk]),
+        }
+        return mark_safe(render_to_string("admin/releases/releaseapp/tools.html", context))
+
+    def deployments(self, view) -> str:
+        """Every deployment of the release, newest first, as one live region."""
+        context = {
+            "region": region_id(view.release, "deployments"),
+            "history": [(d, status_badge(d.status, d.get_status_display())) for d in view.history],
+        }
+        return mark_safe(render_to_string("admin/releases/releaseapp/deployments.html", context))
 
     def has_switch_version_permission(self, request) -> bool:
         return request.user.has_perm(rules.SWITCH_PERMISSION)
@@ -96,10 +143,16 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
         return admin_link(obj.batch)
 
     @admin.display(description=_("batch"), ordering="batch__created_at")
+    @live_display
     def batch_with_status(self, obj):
-        return format_html("{}<br>{}", admin_link(obj.batch), self.batch_status(obj))
+        return format_html(
+            "{}<br>{}",
+            admin_link(obj.batch),
+            status_badge(obj.batch.status, obj.batch.get_status_display()),
+        )
 
     @admin.display(description=_("batch status"), ordering="batch__status")
+    @live_display
     def batch_status(self, obj):
         return status_badge(obj.batch.status, obj.batch.get_status_display())
 
@@ -108,6 +161,7 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
         return admin_link(obj.build)
 
     @admin.display(description=_("latest build"))
+    @live_display
     def latest_build_link(self, obj):
         return admin_link(obj.latest_build)
 
@@ -117,12 +171,8 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
         if release is not None:
             view = selectors.release_status(release_id=release.pk, user=request.user)
             extra_context.update(
-                status_view=view,
-                can_use_switch=request.user.has_perm(rules.SWITCH_PERMISSION),
-                switch_url=reverse("admin:releases_releaseapp_switch", args=[release.pk]),
-                history=[(d, status_badge(d.status, d.get_status_display())) for d in view.history],
-                builds_url=reverse("admin:builds_build_changelist")
-                + f"?application={release.application_id}",
+                release_tools=self.tools(request, release),
+                release_deployments=self.deployments(view),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -147,6 +197,7 @@ class ReleaseAppAdmin(ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
             except REFUSALS as error:
                 blocked[refusal(error).message].append(name)
                 continue
+            history_switch(user=request.user, result=result)
             if result.changed:
                 switched.append(f"{name}: {result.previous_image_tag} → {result.release.image_tag}")
             else:

@@ -34,6 +34,7 @@ VIEW_PERMISSIONS = [
 GROUPS = {
     "Release engineers": [
         *VIEW_PERMISSIONS,
+        "releases.add_batch",
         "releases.switch_version",
         "releases.deploy_batch",
     ],
@@ -49,7 +50,7 @@ USERS = {
         "Release engineers",
         True,
         False,
-        "may switch versions and start stages",
+        "may create batches, switch versions and start stages",
     ),
     "bob": ("bob-demo", "demo-token-bob", "Viewers", True, False, "sees new tags, cannot switch"),
     "drone": (None, "demo-token-drone", "CI", False, False, "Drone's service account"),
