@@ -57,7 +57,7 @@ def test_a_stage_change_reaches_the_batch_page(client, switcher, engineer, batch
 
     assert f'id="live-batch-{batch.pk}-batch_status"' in answer
     assert "Deploying to pre" in answer
-    assert "not while it deploys" in answer  # the switch buttons are disabled now
+    assert "switch once its stage has finished" in answer  # the switch buttons are disabled now
 
 
 def test_the_live_urls_need_the_view_permission(client, batch):

@@ -77,7 +77,7 @@ def test_a_closed_batch_offers_nothing_and_says_it_is_closed(new_page, screensho
     expect(page.get_by_role("button", name="Switch version")).to_have_count(0)
     expect(page.get_by_role("link", name="Switch version")).to_have_count(0)
     expect(page.locator("[data-rollout]")).to_have_count(0)
-    expect(page.get_by_text("not while it deploys")).to_have_count(0)
+    expect(page.get_by_text("switch once its stage has finished")).to_have_count(0)
     screenshot(page, "batch-closed")
 
     page.goto("/admin/releases/batch/")
