@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
+from releases.models import Application
 from utilities.errors import DomainError
 from utilities.validators import APP_NAME_PATTERN, IMAGE_TAG_PATTERN
 
@@ -67,6 +70,27 @@ class BuildNotification:
             status=data["build_status"],
             apps=tuple(AppImage(a["name"], a["image_tag"]) for a in data["apps"]),
             **{key: data.get(key) or "" for key in _OPTIONAL_TEXT},
+        )
+
+
+def unknown_apps_refuse(*, notification: BuildNotification) -> None:
+    """With BUILDS_REGISTER_UNKNOWN_APPS off, a notification may name only known applications:
+    any other is a 400 `unknown_app` naming each, before anything is written."""
+    if settings.BUILDS_REGISTER_UNKNOWN_APPS or not notification.apps:
+        return
+    names = [a.name for a in notification.apps]
+    known = set(Application.objects.filter(name__in=names).values_list("name", flat=True))
+    unknown = [
+        f"apps[{index}].name: no application named {name!r}."
+        for index, name in enumerate(names)
+        if name not in known
+    ]
+    if unknown:
+        raise DomainError(
+            "unknown_app",
+            "The build names applications Release Train does not know, and "
+            "BUILDS_REGISTER_UNKNOWN_APPS is off.",
+            fields={"apps": unknown},
         )
 
 

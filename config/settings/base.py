@@ -150,6 +150,9 @@ SPECTACULAR_SETTINGS = {
 BUILDS_WEBHOOK_SECRET = env("BUILDS_WEBHOOK_SECRET", default="")
 BUILDS_WEBHOOK_MAX_BYTES = env.int("BUILDS_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BUILDS_WEBHOOK_MAX_BYTES
+# Whether a notification may name an application never seen before (it is then registered);
+# off, such a notification is refused with 400 and nothing is written.
+BUILDS_REGISTER_UNKNOWN_APPS = env.bool("BUILDS_REGISTER_UNKNOWN_APPS", default=True)
 
 # --- Deployments: executors and the reconciler (docs/operations.md) ---
 # Executor that runs deployments: "kubernetes", "local" or a dotted path to a class.
@@ -164,6 +167,11 @@ DEPLOY_NAMESPACES = {
 # The Job's image and command (deploy_config "image"/"command" override them); the image may
 # name {app}, {image_tag} and {environment}. Required with the kubernetes executor.
 DEPLOY_JOB_IMAGE = env("DEPLOY_JOB_IMAGE", default="")
+# What an application's deploy_config may ask for, as shell-style patterns (fnmatch: * ? [..]):
+# namespaces (besides DEPLOY_NAMESPACES) and images (besides DEPLOY_JOB_IMAGE). Empty: only
+# those defaults. Checked when the config is saved and again when a deployment launches.
+DEPLOY_ALLOWED_NAMESPACES = env.list("DEPLOY_ALLOWED_NAMESPACES", default=[])
+DEPLOY_ALLOWED_IMAGES = env.list("DEPLOY_ALLOWED_IMAGES", default=[])
 DEPLOY_JOB_COMMAND = shlex.split(env("DEPLOY_JOB_COMMAND", default=""))
 DEPLOY_JOB_SERVICE_ACCOUNT = env("DEPLOY_JOB_SERVICE_ACCOUNT", default="")
 DEPLOY_JOB_BACKOFF_LIMIT = env.int("DEPLOY_JOB_BACKOFF_LIMIT", default=0)
@@ -181,6 +189,11 @@ DEPLOY_LOCAL_COMMAND = shlex.split(
         "DEPLOY_LOCAL_COMMAND",
         default=shlex.join([sys.executable, str(BASE_DIR / "scripts" / "demo_deploy.py")]),
     )
+)
+# The local executor's command sees only PATH, HOME, LANG, LC_ALL, TZ, the deployment's own
+# variables and these names (the reconciler's database or cloud credentials never reach it).
+DEPLOY_LOCAL_ENV_PASSTHROUGH = env.list(
+    "DEPLOY_LOCAL_ENV_PASSTHROUGH", default=["DEMO_DEPLOY_SECONDS"]
 )
 DEPLOY_LOCAL_STATE_DIR = env("DEPLOY_LOCAL_STATE_DIR", default=str(BASE_DIR / "var" / "local-jobs"))
 # Job deletions right after a switch or cancel run in its request; this caps their time

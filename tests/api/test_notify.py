@@ -302,3 +302,47 @@ def test_a_signature_of_another_body_is_401_even_with_a_valid_token(drone, secre
 
     assert response.status_code == 401
     assert _tables() == before
+
+
+# --- BUILDS_REGISTER_UNKNOWN_APPS ---
+
+
+def test_unknown_apps_are_registered_by_default(drone, open_release):
+    response = post(drone, payload(11, apps={"api": "v2", "worker": "k1"}))
+
+    assert response.status_code == 201
+    assert Application.objects.filter(name="worker").exists()
+
+
+def test_with_registration_off_an_unknown_app_is_400_and_nothing_is_written(
+    drone, open_release, settings
+):
+    settings.BUILDS_REGISTER_UNKNOWN_APPS = False
+    before = _tables()
+
+    response = post(drone, payload(11, apps={"api": "v2", "ghost": "g1"}))
+
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "unknown_app"
+    assert body["fields"] == {"apps": ["apps[1].name: no application named 'ghost'."]}
+    assert _tables() == before
+    assert not Application.objects.filter(name="ghost").exists()
+
+
+def test_with_registration_off_known_apps_are_accepted(drone, open_release, settings):
+    settings.BUILDS_REGISTER_UNKNOWN_APPS = False
+
+    response = post(drone, payload(11, apps={"api": "v2", "web": "w2"}))
+
+    assert response.status_code == 201
+
+
+def test_notify_build_command_refuses_unknown_apps_when_registration_is_off(open_release, settings):
+    from django.core.management import CommandError, call_command
+
+    settings.BUILDS_REGISTER_UNKNOWN_APPS = False
+
+    with pytest.raises(CommandError, match="unknown_app"):
+        call_command("notify_build", "--number", "12", "--app", "ghost=g1")
+    assert not Build.objects.filter(number=12).exists()
