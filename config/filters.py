@@ -1,5 +1,6 @@
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -9,3 +10,23 @@ class IdFilter(django_filters.NumberFilter):
     """An object id: a whole number, so `?batch=1.5` is a 400 rather than a silent no-match."""
 
     field_class = forms.IntegerField
+
+
+class StrictBooleanField(forms.Field):
+    """`true`/`false` (or `1`/`0`, any case); anything else is an error, not "no filter"."""
+
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return self.VALUES[str(value).strip().lower()]
+        except KeyError:
+            raise ValidationError("Must be true or false.", code="invalid") from None
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """`?has_new_tag=banana` is a 400, as `?batch=abc` is; django-filter's own would ignore it."""
+
+    field_class = StrictBooleanField

@@ -6,7 +6,12 @@ from deployments.models import Deployment
 class DeploymentSerializer(serializers.ModelSerializer):
     release = serializers.PrimaryKeyRelatedField(source="release_app", read_only=True)
     current = serializers.BooleanField(source="is_current", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Who started the stage or switch that made it; null once that user was deleted.",
+    )
 
     class Meta:
         model = Deployment

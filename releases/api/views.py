@@ -92,7 +92,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             201: BatchResultSerializer,
             200: BatchResultSerializer,
-            **error_responses(400, 401, 403, 409),
+            **error_responses(400, 401, 403, 409, 413, 415),
         },
         examples=[
             examples.BATCH_CREATE,
@@ -190,7 +190,10 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
             "sends the batch back to `pre_waiting`."
         ),
         request=SwitchVersionSerializer,
-        responses={200: SwitchResultSerializer, **error_responses(400, 401, 403, 404, 409)},
+        responses={
+            200: SwitchResultSerializer,
+            **error_responses(400, 401, 403, 404, 409, 413, 415),
+        },
         examples=[
             examples.SWITCH_REQUEST,
             examples.SWITCHED,

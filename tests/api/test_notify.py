@@ -147,7 +147,7 @@ def test_a_signature_in_upper_case_hex_is_accepted(anonymous, secret, open_relea
     assert response.status_code == 201
 
 
-def test_a_signature_is_ignored_when_no_secret_is_configured(anonymous, open_release):
+def test_a_signature_is_refused_when_no_secret_is_configured(anonymous, open_release):
     body = json.dumps(payload(11)).encode()
 
     response = post(anonymous, body, HTTP_X_SIGNATURE_256=signature_for(body, ""))
@@ -221,10 +221,6 @@ MALFORMED = {
     "empty tag": payload(apps={"api": ""}),
     "app name with spaces": payload(apps={"my api": "v2"}),
     "app name too long": payload(apps={"a" * 64: "v2"}),
-    "same app twice": {
-        **payload(),
-        "apps": [{"name": "api", "image_tag": "v2"}, {"name": "api", "image_tag": "v3"}],
-    },
     # Optional fields
     "repo as number": payload(repo=123),
     "repo too long": payload(repo="o/" + "r" * 254),
@@ -247,6 +243,21 @@ def test_malformed_notification_is_rejected_and_writes_nothing(drone, open_relea
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "invalid"
     assert set(response.json()) == {"code", "detail", "fields"}
+    assert _tables() == before
+
+
+def test_the_same_app_twice_is_400_duplicate_app_and_writes_nothing(drone, open_release):
+    body = {
+        **payload(),
+        "apps": [{"name": "api", "image_tag": "v2"}, {"name": "api", "image_tag": "v3"}],
+    }
+    before = _tables()
+
+    response = post(drone, body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "duplicate_app"
+    assert response.json()["fields"] == {"apps": ["apps[1].name: 'api' is listed twice."]}
     assert _tables() == before
 
 
