@@ -19,6 +19,15 @@ class AutoSchema(openapi.AutoSchema):
                 parameter["schema"] = {"type": "integer", "minimum": 1}
         return parameters
 
+    def _get_response_bodies(self, direction="response"):
+        # Any operation answers 406 to an Accept header it cannot serve (always with JSON).
+        responses = super()._get_response_bodies(direction)
+        if direction == "response" and "406" not in responses:
+            responses["406"] = self._get_response_for_code(
+                OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[406]), "406"
+            )
+        return responses
+
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         # A nested list's own limits (`many=True, allow_empty=False, max_length=...`).
@@ -60,6 +69,8 @@ _ERROR_TEXT = {
     404: "No such object (`not_found`).",
     415: "The body is not JSON (`unsupported_media_type`): the API accepts only "
     "`application/json`.",
+    406: "The Accept header names no type the API serves (`not_acceptable`); errors are "
+    "JSON whatever it asks for.",
     409: "Not possible in the current state; the code says why.",
     413: "Body too large (`too_large`).",
 }

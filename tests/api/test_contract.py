@@ -185,3 +185,30 @@ def test_a_signature_header_without_a_configured_secret_is_401_even_with_a_token
     )
 
     assert response.status_code == 401
+
+
+# --- The checker the suite runs on every API response ---
+
+
+def test_the_response_checker_refuses_an_undeclared_null_and_an_undocumented_status():
+    from tests.contract import contract
+
+    release = {
+        "id": 7,
+        "batch": 3,
+        "app": "api",
+        "status": "pending",
+        "image_tag": "v1",
+        "build": None,
+        "latest_image_tag": "",
+        "latest_build": None,
+        "latest_seen_at": None,
+        "has_new_tag": False,
+        "tag_updated_at": None,
+        "tag_updated_by": None,
+        "created_at": "2026-11-27T09:00:00Z",
+    }
+
+    assert contract().problems("GET", "/api/v1/releases/7/", 200, release) == []
+    assert contract().problems("GET", "/api/v1/releases/7/", 200, {**release, "image_tag": None})
+    assert contract().problems("GET", "/api/v1/releases/7/", 418, {})
