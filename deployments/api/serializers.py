@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from deployments.models import Deployment
+from utilities.validators import DEPLOY_CONFIG_PERMISSION, env_values_hidden
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
@@ -35,3 +36,21 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "cleanup_pending",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "config": {
+                "help_text": "What the Job got: namespace, image, command, env. Env values are "
+                "null unless you hold `releases.change_deploy_config`."
+            }
+        }
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self._may_see_env_values():
+            data["config"] = env_values_hidden(data["config"])
+        return data
+
+    def _may_see_env_values(self) -> bool:
+        # Every view passes its request in the context (nested serializers share the root's).
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return bool(user and user.has_perm(DEPLOY_CONFIG_PERMISSION))

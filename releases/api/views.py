@@ -148,7 +148,8 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             pk__in=[d.pk for d in result.deployments]
         )
         data = BatchResultSerializer(
-            {"changed": result.changed, "batch": batch, "deployments": deployments}
+            {"changed": result.changed, "batch": batch, "deployments": deployments},
+            context=self.get_serializer_context(),
         ).data
         return Response(data, status=status_code)
 
@@ -212,7 +213,7 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
         )
         # Re-read: has_new_tag is computed by the database.
         result = dataclasses.replace(result, release=self.queryset.get(pk=result.release.pk))
-        return Response(SwitchResultSerializer(result).data)
+        return Response(SwitchResultSerializer(result, context=self.get_serializer_context()).data)
 
     @extend_schema(
         summary="A release's switch status and deployment history",
@@ -226,5 +227,8 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], url_path="status")
     def switch_status(self, request, pk):
         return Response(
-            ReleaseStatusSerializer(release_status(release_id=int(pk), user=request.user)).data
+            ReleaseStatusSerializer(
+                release_status(release_id=int(pk), user=request.user),
+                context=self.get_serializer_context(),
+            ).data
         )
