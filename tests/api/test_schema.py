@@ -107,9 +107,12 @@ def _semantic_refusal(failure, response) -> bool:
         return False
 
 
-def run_schemathesis(base_url: str, token: str, *, max_examples: int, max_steps: int) -> list:
+def run_schemathesis(
+    base_url: str, token: str, *, max_examples: int, max_steps: int
+) -> tuple[list[str], set[str]]:
     """What `schemathesis run --checks all` does (examples, coverage, fuzzing and stateful
-    phases, every check), through its Python API; returns the distinct failures."""
+    phases, every check), through its Python API; returns the distinct failures and the
+    phases that ran."""
     config = schemathesis.Config.from_dict(
         {
             "seed": 20261129,
@@ -127,7 +130,10 @@ def run_schemathesis(base_url: str, token: str, *, max_examples: int, max_steps:
         return not _semantic_refusal(failure, response)
 
     failures: dict[tuple, str] = {}
+    ran: set[str] = set()
     for event in engine.from_schema(schema).execute():
+        if isinstance(event, events.PhaseFinished) and event.phase.is_enabled:
+            ran.add(event.phase.name.value)
         if isinstance(event, events.ScenarioFinished):
             for checks in event.recorder.checks.values():
                 for check in checks:
@@ -141,7 +147,7 @@ def run_schemathesis(base_url: str, token: str, *, max_examples: int, max_steps:
             failures[("error", getattr(event, "label", ""), "", "")] = repr(
                 getattr(event, "value", None) or getattr(event, "exception", event)
             )
-    return [f"{key}: {text}" for key, text in failures.items()]
+    return [f"{key}: {text}" for key, text in failures.items()], ran
 
 
 @pytest.fixture
@@ -165,6 +171,7 @@ def test_schemathesis_every_check_and_the_stateful_phase_find_nothing(
     phases, with bounded examples."""
     token = _seed()
 
-    failures = run_schemathesis(live_server.url, token, max_examples=4, max_steps=5)
+    failures, ran = run_schemathesis(live_server.url, token, max_examples=4, max_steps=5)
 
     assert failures == [], "\n\n".join(failures)
+    assert {"examples", "coverage", "fuzzing", "stateful"} <= ran
