@@ -5,20 +5,31 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 
+class IdField(forms.IntegerField):
+    """A whole number. Absent: no filter; present but empty (`?batch=`): an error, as the
+    schema says an integer."""
+
+    def to_python(self, value):
+        if value == "":
+            raise ValidationError("Must be a whole number.", code="invalid")
+        return super().to_python(value)
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class IdFilter(django_filters.NumberFilter):
     """An object id: a whole number, so `?batch=1.5` is a 400 rather than a silent no-match."""
 
-    field_class = forms.IntegerField
+    field_class = IdField
 
 
 class StrictBooleanField(forms.Field):
-    """`true`/`false` (or `1`/`0`, any case); anything else is an error, not "no filter"."""
+    """`true`/`false` (or `1`/`0`, any case); anything else, empty included, is an error,
+    not "no filter"."""
 
     VALUES = {"true": True, "1": True, "false": False, "0": False}
 
     def to_python(self, value):
-        if value in self.empty_values:
+        if value is None:
             return None
         try:
             return self.VALUES[str(value).strip().lower()]

@@ -85,9 +85,16 @@ def test_the_webhook_body_in_the_schema_is_the_one_that_is_checked(schema):
 
 
 @pytest.mark.parametrize(
-    "url", ["/api/v1/releases/?has_new_tag=banana", "/api/v1/deployments/?current=banana"]
+    "url",
+    [
+        "/api/v1/releases/?has_new_tag=banana",
+        "/api/v1/deployments/?current=banana",
+        "/api/v1/releases/?has_new_tag=",
+        "/api/v1/releases/?batch=",
+        "/api/v1/deployments/?release=",
+    ],
 )
-def test_a_boolean_filter_that_is_not_a_boolean_is_400(api, url):
+def test_a_filter_value_of_the_wrong_type_is_400(api, url):
     response = api.get(url)
 
     assert response.status_code == 400
