@@ -63,7 +63,9 @@ class ErrorSerializer(serializers.Serializer):
 
 
 _ERROR_TEXT = {
-    400: "Invalid input (`invalid`, or a domain code such as `unknown_tag`).",
+    400: "`invalid`: the request breaks this schema (`fields` says where). Or a rule about "
+    "the data that a schema cannot state: `unknown_app`, `unknown_tag`, `no_successful_build`, "
+    "`duplicate_app` (one app listed twice).",
     401: "No credentials, or bad ones (`not_authenticated`, `authentication_failed`).",
     403: "Authenticated, but without the permission (`permission_denied`).",
     404: "No such object (`not_found`).",
