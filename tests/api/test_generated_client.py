@@ -76,6 +76,9 @@ def test_the_generated_client_drives_the_main_flow(generated, live_server):
     status_op = endpoint("releases", "releases_status_retrieve")
     switch_op = endpoint("releases", "releases_switch_version_create")
     start_pre_op = endpoint("batches", "batches_start_pre_deploy_create")
+    cancel_op = endpoint("batches", "batches_cancel_create")
+    releases_op = endpoint("releases", "releases_list")
+    builds_op = endpoint("builds", "builds_list")
     batch_op = endpoint("batches", "batches_retrieve")
     deployments_op = endpoint("deployments", "deployments_list")
 
@@ -126,6 +129,8 @@ def test_the_generated_client_drives_the_main_flow(generated, live_server):
     # A newer build: the release sees it, and alice may switch to it.
     notified = notify(2, {"api": "v2"})
     assert notified.parsed.new_tags[0].release_ids == [api_release.id]
+    with_new_tag = releases_op.sync(client=alice, batch=batch.id, has_new_tag=True)
+    assert [r.id for r in with_new_tag.results] == [api_release.id]
     status = status_op.sync(id=api_release.id, client=alice)
     assert (status.has_new_tag, status.can_switch, status.switch_blockers) == (True, True, [])
     assert status.tag_updated_by is None and status.latest_build_number == 2
@@ -157,9 +162,15 @@ def test_the_generated_client_drives_the_main_flow(generated, live_server):
     assert started.changed and started.batch.status.value == "pre_deploying"
     assert {d.image_tag for d in started.deployments} == {"v2", "w1"}
 
+    current = deployments_op.sync(client=alice, release=api_release.id, current=True)
+    assert [(d.environment.value, d.status.value) for d in current.results] == [("pre", "pending")]
+    cancelled = cancel_op.sync(id=batch.id, client=alice)
+    assert (cancelled.changed, cancelled.batch.status.value) == (True, "cancelled")
+
     # Once alice's account is gone, what she made still reads, with null users.
     User.objects.filter(pk=alice_user.pk).delete()
     admin = _client(generated, live_server, UserFactory(is_superuser=True))
+    assert [b.number for b in builds_op.sync(client=admin, app="api").results] == [2, 1]
     again = batch_op.sync(id=batch.id, client=admin)
     assert again.created_by is None
     assert all(r.tag_updated_by is None for r in again.releases)
