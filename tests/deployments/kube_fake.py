@@ -63,6 +63,7 @@ class Request:
     path: str = ""
     query: dict = field(default_factory=dict)
     body: dict | None = None
+    at: float = 0.0  # when it was carried out and answered (epoch seconds)
 
 
 @dataclass
@@ -328,7 +329,7 @@ class FakeKubernetes:
         return answer
 
     def _log(self, request: Request, answer: Response) -> Response:
-        request.status = answer.code
+        request.status, request.at = answer.code, time.time()
         with self._lock:
             self.counts[request.op] += 1
             self.statuses[(request.op, answer.code)] += 1
