@@ -83,7 +83,7 @@ END $$;
 # --- the two trees ---
 
 
-def baseline_tree(commit: str, into: Path) -> Path:
+def tree_at(commit: str, into: Path) -> Path:
     """The files of `commit`, unpacked (the repository itself is left alone)."""
     archive = subprocess.run(
         ["git", "archive", "--format=tar", commit], cwd=ROOT, check=True, capture_output=True
@@ -257,7 +257,7 @@ def run_side(label: str, tree: Path, args) -> dict:
             )
             began = time.time()
             left = args.launch_bound - (time.time() - result[f"launch_{name}"]["began"])
-            running = wait_for(lambda n=expected: db.statuses()["running"] >= n, left, 0.05)
+            running = wait_for(lambda n=expected: db.statuses()["running"] >= n, left, 0.1)
             result[f"launch_{name}"]["all_running_s"] = (
                 round(time.time() - result[f"launch_{name}"]["began"], 2) if running else None
             )
@@ -284,11 +284,11 @@ def run_side(label: str, tree: Path, args) -> dict:
 
 
 def launch(fake: FakeKubernetes, tree: Path, env: dict, batch_id: int, size: int, bound: float):
-    before = len(fake.created())
+    before = fake.count("create", 201)
     call = driver(tree, env, "start", str(batch_id))
     began = call["began"]
     done = wait_for(
-        lambda: len(fake.created()) - before >= size, bound - (time.time() - began), 0.02
+        lambda: fake.count("create", 201) - before >= size, bound - (time.time() - began), 0.02
     )
     with fake._lock:
         made = [r.at for r in fake.requests if r.op == "create" and r.status == 201][before:]
@@ -458,6 +458,13 @@ def rows(result: dict) -> list[tuple[str, str, str, str]]:
             ),
         ),
         (
+            f"(reference) the start_pre_deploy call alone, {args['small']} / {args['large']} apps (s)",
+            "—",
+            *each(
+                lambda s: f"{s['launch_small']['call_s']:.2f} / {s['launch_large']['call_s']:.2f}"
+            ),
+        ),
+        (
             "(reference) a Job finishes → final, p50 (s)",
             "—",
             *each(lambda s: _seconds(s["finish"]["p50_s"], s["finish"]["bound_s"])),
@@ -494,9 +501,12 @@ def render_section(result: dict) -> str:
                 f"{k} {v}" for k, v in sorted(quiet_["requests"].items()) if k != "total"
             )
             writes = ", ".join(f"{k} {v}" for k, v in sorted(quiet_["writes"].items()))
+            whole = ", ".join(
+                f"{k} {v:,}" for k, v in sorted(result["sides"][side]["requests"].items())
+            )
             requests.append(
                 f"- {side}, the quiet {quiet_['seconds']:g} s: requests {verbs or 'none'}; "
-                f"rows written {writes or 'none'}"
+                f"rows written {writes or 'none'}. Requests over the whole run: {whole}."
             )
     return "\n".join(
         [
@@ -504,8 +514,13 @@ def render_section(result: dict) -> str:
             "",
             f"From one run of `{command}` (`python -m bench.rollout`), {result['started']}; "
             f"raw numbers in `bench/results/rollout.json`. *Before* is the code at "
-            f"`{args['baseline']}` (main before issue 10), *after* is the tree the run was "
-            f"started in ({result['after_commit']}); both measured the same way in the same run.",
+            f"`{args['baseline']}` (main before issue 10), *after* is "
+            + (
+                f"the commit `{result['after_commit']}`"
+                if args.get("after")
+                else f"the tree the run was started in ({result['after_commit']})"
+            )
+            + "; both measured the same way in the same run.",
             "",
             table(result),
             "",
@@ -579,6 +594,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--baseline", default=BASELINE, help="commit of the 'before' side")
+    parser.add_argument(
+        "--after", default="", help="commit of the 'after' side (default: this working tree)"
+    )
     parser.add_argument("--only", choices=("before", "after"), help="measure one side only")
     parser.add_argument("--database", default=DATABASE, help="database name prefix")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "rollout.json"))
@@ -590,15 +608,16 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "args": vars(args),
         "extra_args": _non_default(parser, args),
-        "after_commit": _head(),
+        "after_commit": _commit(args.after) if args.after else _head(),
         "sides": {},
     }
     with tempfile.TemporaryDirectory(prefix="rt-bench-rollout-") as tmp:
         if args.only != "after":
-            tree = baseline_tree(args.baseline, Path(tmp) / "before")
+            tree = tree_at(args.baseline, Path(tmp) / "before")
             result["sides"]["before"] = run_side("before", tree, args)
         if args.only != "before":
-            result["sides"]["after"] = run_side("after", ROOT, args)
+            tree = tree_at(args.after, Path(tmp) / "after") if args.after else ROOT
+            result["sides"]["after"] = run_side("after", tree, args)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     postgres = _postgres_version()
     result["machine"] = (
@@ -621,6 +640,12 @@ def _non_default(parser: argparse.ArgumentParser, args) -> str:
         for key, value in vars(args).items()
         if value != defaults[key] and key not in ("json", "docs", "database", "no_docs")
     )
+
+
+def _commit(ref: str) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def _head() -> str:
