@@ -588,7 +588,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before the rest")
     parser.add_argument("--sample", type=int, default=100, help="Jobs finished one by one")
     parser.add_argument("--finish-interval", type=float, default=0.05, help="seconds between")
-    parser.add_argument("--bound", type=float, default=45.0, help="longest wait for finishes (s)")
+    parser.add_argument("--bound", type=float, default=30.0, help="longest wait for finishes (s)")
     parser.add_argument(
         "--launch-bound", type=float, default=150.0, help="longest wait for a launch or drain (s)"
     )
