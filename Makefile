@@ -50,7 +50,7 @@ bench: $(STAMP)
 
 # The rollout engine at scale: the reconciler before issue 10 (BENCH_ROLLOUT_BASELINE) next to
 # this tree, two reconcilers each, against a fake Kubernetes API on loopback, on PostgreSQL
-# databases rt_bench_rollout_before/_after (BENCH_ROLLOUT_DATABASE). A few minutes; writes
+# databases rt_bench_rollout_before/_after (BENCH_ROLLOUT_DATABASE). 5 to 10 minutes; writes
 # bench/results/rollout.json and the "Rollout engine" section of docs/performance.md.
 # BENCH_ROLLOUT_ARGS="--small 50 --large 200 --quiet 10" is a quicker run.
 BENCH_ROLLOUT_BASELINE ?= c5811d9
