@@ -53,7 +53,6 @@ BASELINE = "c5811d9"  # main before issue 10
 DATABASE = os.environ.get("BENCH_ROLLOUT_DATABASE", "rt_bench_rollout")
 SERVER = os.environ.get("BENCH_ROLLOUT_SERVER", "postgres://postgres@127.0.0.1:5432")
 LOGS = Path(os.environ.get("BENCH_ROLLOUT_LOGS", "/tmp/rt-bench-rollout"))
-RECONCILERS = 2
 FINAL = ("succeeded", "failed", "cancelled")
 WRITE_LOG = """
 CREATE TABLE bench_writes (
@@ -178,10 +177,10 @@ class Database:
 # --- reconcilers ---
 
 
-def start_reconcilers(tree: Path, env: dict, label: str) -> list[subprocess.Popen]:
+def start_reconcilers(tree: Path, env: dict, label: str, count: int) -> list[subprocess.Popen]:
     LOGS.mkdir(parents=True, exist_ok=True)
     procs = []
-    for i in range(RECONCILERS):
+    for i in range(count):
         log = (LOGS / f"{label}-reconciler-{i}.log").open("w")
         procs.append(
             subprocess.Popen(
@@ -238,10 +237,10 @@ def run_side(label: str, tree: Path, args) -> dict:
     kubeconfig.write_text(json.dumps(fake.kubeconfig()))
     env = tree_env(tree, url, kubeconfig)
     db = Database(url)
-    procs = start_reconcilers(tree, env, label)
+    procs = start_reconcilers(tree, env, label, args.reconcilers)
     result: dict = {"database": url.rsplit("/", 1)[1]}
     try:
-        logs = [LOGS / f"{label}-reconciler-{i}.log" for i in range(RECONCILERS)]
+        logs = [LOGS / f"{label}-reconciler-{i}.log" for i in range(args.reconcilers)]
         started = wait_for(
             lambda: all("reconciler_started" in log.read_text() for log in logs), 60, 0.1
         )
@@ -269,6 +268,7 @@ def run_side(label: str, tree: Path, args) -> dict:
 
         time.sleep(args.settle)
         result["quiet"] = quiet(fake, db, args.quiet, running=db.statuses()["running"])
+        result["noise"] = noise(fake, db, args.settle)
         print(f"[{label}] quiet: {result['quiet']}", file=sys.stderr)
         result["finish"] = finish_sample(fake, db, args)
         print(f"[{label}] finish: {result['finish']}", file=sys.stderr)
@@ -323,6 +323,17 @@ def quiet(fake: FakeKubernetes, db: Database, seconds: float, running: int) -> d
         "rows_written": sum(writes.values()),
         "rows_written_per_s": round(sum(writes.values()) / elapsed, 2),
     }
+
+
+def noise(fake: FakeKubernetes, db: Database, seconds: float) -> dict:
+    """Every running Job reports its pod started (a MODIFIED event): no outcome, so no write."""
+    began = time.time()
+    jobs = fake.running()
+    for namespace, name in jobs:
+        fake.activate(namespace, name)
+    time.sleep(seconds)
+    written = db.value("SELECT count(*) FROM bench_writes WHERE at >= %s", began)
+    return {"events": len(jobs), "rows_written": written}
 
 
 def finish_sample(fake: FakeKubernetes, db: Database, args) -> dict:
@@ -465,6 +476,12 @@ def rows(result: dict) -> list[tuple[str, str, str, str]]:
             ),
         ),
         (
+            f"(reference) rows written within {args['settle']:g} s after every running Job "
+            "reports its pod started (a MODIFIED event each)",
+            "0",
+            *each(lambda s: f"{s['noise']['rows_written']:,}" if "noise" in s else "—"),
+        ),
+        (
             "(reference) a Job finishes → final, p50 (s)",
             "—",
             *each(lambda s: _seconds(s["finish"]["p50_s"], s["finish"]["bound_s"])),
@@ -534,13 +551,17 @@ def render_section(result: dict) -> str:
             f"seeded with {args['small'] + args['large']:,} apps in two batches "
             f"({args['small']:,} and {args['large']:,}), a fresh fake Kubernetes API server on "
             "loopback (`tests/deployments/kube_fake.py`: create, read, list with selectors, "
-            "watch with resource versions, counters per verb) and two `manage.py run_reconciler` "
+            "watch with resource versions, counters per verb) and "
+            f"{args.get('reconcilers', 2)} `manage.py run_reconciler` "
             "processes of its own code under production settings with the product's defaults "
             "(`DEPLOY_EXECUTOR=kubernetes`, a kubeconfig pointing at the fake; nothing else set). "
             "The harness starts the small batch's pre stage, then the large one's, and times "
             "each from the `start_pre_deploy` call to the last Job created at the fake; with "
             f"every Job running ({running_note(result)}) it counts API requests and database "
-            f"rows written for {args['quiet']:g} s; then {args['sample']} Jobs chosen at random "
+            f"rows written for {args['quiet']:g} s, then has every running Job report its "
+            "pod started (one MODIFIED event each, nothing the product records) and counts "
+            f"the rows written in the next {args['settle']:g} s; then {args['sample']} Jobs "
+            "chosen at random "
             f"finish one every {args['finish_interval']:g} s (one in ten fails) and each is "
             "timed from its finish at the fake to its deployment's status turning final in "
             f'the database (waiting at most {args["bound"]:g} s; "> {args["bound"]:g}" means '
@@ -616,6 +637,7 @@ def main() -> None:
         "--launch-bound", type=float, default=150.0, help="longest wait for a launch or drain (s)"
     )
     parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--reconcilers", type=int, default=2, help="run_reconciler processes")
     parser.add_argument("--baseline", default=BASELINE, help="commit of the 'before' side")
     parser.add_argument(
         "--after", default="", help="commit of the 'after' side (default: this working tree)"
