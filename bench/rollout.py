@@ -476,6 +476,12 @@ def rows(result: dict) -> list[tuple[str, str, str, str]]:
             ),
         ),
         (
+            f"(reference) the call's commit → all Jobs exist, {args['small']:,} / "
+            f"{args['large']:,} apps (s)",
+            "—",
+            *each(lambda s: f"{_after_call(s['launch_small'])} / {_after_call(s['launch_large'])}"),
+        ),
+        (
             f"(reference) rows written within {args['settle']:g} s after every running Job "
             "reports its pod started (a MODIFIED event each)",
             "0",
@@ -497,6 +503,12 @@ def rows(result: dict) -> list[tuple[str, str, str, str]]:
             *each(lambda s: _seconds(s["drain"]["seconds"], args["launch_bound"])),
         ),
     ]
+
+
+def _after_call(launch: dict) -> str:
+    if launch["seconds"] is None:
+        return "—"
+    return f"{launch['seconds'] - launch['call_s']:.2f}"
 
 
 def table(result: dict) -> str:
