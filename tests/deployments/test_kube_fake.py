@@ -221,10 +221,8 @@ def test_faults_on_every_operation(fake, api, op):
         "delete": lambda: api.delete_namespaced_job("a", "pre", _request_timeout=0.2),
         "read": lambda: api.read_namespaced_job("a", "pre", _request_timeout=0.2),
     }[op]
-    started = time.monotonic()
     with pytest.raises((ReadTimeoutError, MaxRetryError)):
         late()
-    assert time.monotonic() - started < 0.5
     assert fake.count(op, 429) == 1 and fake.count(op, 503) == 1
     call()  # faults used up: served again
     assert fake.snapshot()["total"] == sum(fake.counts.values())
