@@ -117,7 +117,12 @@ def _images_save(*, build: Build, notification: BuildNotification) -> None:
     applications = applications_ensure(names=[a.name for a in notification.apps])
     BuildImage.objects.bulk_create(
         [
-            BuildImage(build=build, application=applications[a.name], image_tag=a.image_tag)
+            BuildImage(
+                build=build,
+                build_number=build.number,
+                application=applications[a.name],
+                image_tag=a.image_tag,
+            )
             for a in notification.apps
         ],
         update_conflicts=True,

@@ -9,15 +9,22 @@ from rest_framework.response import Response
 from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
-from releases.filtersets import BatchFilterSet, ReleaseFilterSet
-from releases.models import Batch, ReleaseApp
+from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
+from releases.models import Application, Batch, ReleaseApp
+from releases.overview import (
+    application_overview_get,
+    application_overviews,
+    applications_overview,
+)
 from releases.rules import DEPLOY_PERMISSION, SWITCH_PERMISSION
 from releases.selectors import release_status
 from releases.services.batches import AppChoice
 from releases.services.switch import switch_rejected
+from utilities.validators import APP_NAME_PATTERN
 
 from . import examples
 from .serializers import (
+    ApplicationOverviewSerializer,
     BatchCreateSerializer,
     BatchDetailSerializer,
     BatchResultSerializer,
@@ -225,3 +232,32 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(
             ReleaseStatusSerializer(release_status(release_id=int(pk), user=request.user)).data
         )
+
+
+@read_views_schema(
+    noun="application",
+    plural="applications",
+    permission="releases.view_application",
+    serializer=ApplicationOverviewSerializer,
+    example=examples.APPLICATION,
+)
+class ApplicationViewSet(viewsets.GenericViewSet):
+    """What runs where: per application, the tag running in pre and prod and the latest build."""
+
+    queryset = Application.objects.all()  # the model, for permissions; rows come from below
+    serializer_class = ApplicationOverviewSerializer
+    filterset_class = ApplicationFilterSet
+    lookup_field = "name"
+    lookup_value_regex = APP_NAME_PATTERN.removeprefix("^").removesuffix("$")
+
+    def get_queryset(self):
+        return applications_overview()
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        overviews = application_overviews(applications=page)
+        return self.get_paginated_response(self.get_serializer(overviews, many=True).data)
+
+    def retrieve(self, request, name):
+        overview = application_overview_get(name=name)
+        return Response(self.get_serializer(overview).data)
