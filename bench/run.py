@@ -67,8 +67,7 @@ def measure(phase: str, url: str, module: str = "bench.measure", **extra) -> dic
 
 
 def reset_empty(url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    assert name.startswith("rt_bench"), name
+    name = seed_scale.database_name(url)
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

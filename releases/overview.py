@@ -29,19 +29,50 @@ from deployments.models import FAILED_ATTEMPT, Deployment
 from utilities.errors import DomainError
 
 from .choices import OPEN_BATCH_STATUSES
-from .models import Application, ReleaseApp
+from .models import Application, Batch, ReleaseApp
 
 ENVIRONMENTS = (Environment.PRE, Environment.PROD)
 RECENT_LIMIT = 10
 
 
 @dataclass(frozen=True)
+class DeploymentFact:
+    """A deployment as the overview names it (plain values: a page reads up to 200 of them)."""
+
+    id: int
+    image_tag: str
+    status: str
+    finished_at: datetime | None
+    error: str
+    release_id: int
+    batch_id: int
+    batch_name: str
+    started_by: str | None  # who queued it: the stage start, or the switch that made it
+
+
+@dataclass(frozen=True)
+class LatestBuild:
+    image_tag: str
+    build_id: int
+    build_number: int
+    built_at: datetime  # when we learned the build succeeded
+
+
+@dataclass(frozen=True)
+class OpenRelease:
+    id: int
+    batch_id: int
+    batch_name: str
+    batch_status: str
+
+
+@dataclass(frozen=True)
 class EnvironmentNow:
     """One environment of one application; `running` is None if nothing ever succeeded there."""
 
-    running: Deployment | None
+    running: DeploymentFact | None
     # The newest failed attempt, only if it is newer than what runs.
-    last_failed: Deployment | None
+    last_failed: DeploymentFact | None
     latest_tag: str | None
 
     @property
@@ -52,10 +83,10 @@ class EnvironmentNow:
 @dataclass(frozen=True)
 class ApplicationOverview:
     application: Application
-    latest: BuildImage | None  # with its build
+    latest: LatestBuild | None
     # None for an environment the app never reached: no success and no failed attempt.
     environments: dict[str, EnvironmentNow | None]
-    open_releases: list[ReleaseApp]  # with their batch, oldest batch first
+    open_releases: list[OpenRelease]  # oldest batch first
 
     @property
     def name(self) -> str:
@@ -124,7 +155,12 @@ def applications_search(queryset: QuerySet[Application], *, term: str):
 
 
 def application_overviews(*, applications: list[Application]) -> list[ApplicationOverview]:
-    """The overview of these applications (annotated by `applications_overview`): three queries."""
+    """The overview of these applications (annotated by `applications_overview`).
+
+    Four queries at most, each reading only the rows shown (by primary key, or the open
+    batches' releases of these apps), as plain values rather than model instances.
+    """
+    app_ids = [app.pk for app in applications]
     deployment_ids = {
         getattr(app, f"{env}_{kind}_id")
         for app in applications
@@ -132,27 +168,26 @@ def application_overviews(*, applications: list[Application]) -> list[Applicatio
         for kind in ("running", "failed")
     } - {None}
     deployments = {
-        d.pk: d
-        for d in Deployment.objects.filter(pk__in=deployment_ids).select_related(
-            "release_app__batch", "created_by"
+        row[0]: DeploymentFact(*row)
+        for row in Deployment.objects.filter(pk__in=deployment_ids).values_list(
+            "id",
+            "image_tag",
+            "status",
+            "finished_at",
+            "error",
+            "release_app_id",
+            "release_app__batch_id",
+            "release_app__batch__name",
+            "created_by__username",
         )
     }
     images = {
-        image.pk: image
-        for image in BuildImage.objects.filter(
+        row[0]: LatestBuild(*row[1:])
+        for row in BuildImage.objects.filter(
             pk__in={app.latest_image_id for app in applications} - {None}
-        ).select_related("build")
+        ).values_list("id", "image_tag", "build_id", "build_number", "build__updated_at")
     }
-    open_releases: dict[int, list[ReleaseApp]] = {app.pk: [] for app in applications}
-    for release in (
-        ReleaseApp.objects.filter(
-            application__in=[app.pk for app in applications],
-            batch__status__in=OPEN_BATCH_STATUSES,
-        )
-        .select_related("batch")
-        .order_by("batch_id")
-    ):
-        open_releases[release.application_id].append(release)
+    open_releases = _open_releases(application_ids=app_ids)
 
     overviews = []
     for app in applications:
@@ -177,16 +212,41 @@ def application_overviews(*, applications: list[Application]) -> list[Applicatio
                 application=app,
                 latest=latest,
                 environments=environments,
-                open_releases=open_releases[app.pk],
+                open_releases=open_releases.get(app.pk, []),
             )
         )
     return overviews
 
 
-def _finished(deployment: Deployment) -> tuple:
+def _open_releases(*, application_ids: list[int]) -> dict[int, list[OpenRelease]]:
+    """Releases of these apps in open batches, by app. Two queries: the open batches (the
+    working set, never history), then their releases of these apps, which PostgreSQL finds by
+    intersecting the batch and the application indexes."""
+    if not application_ids:
+        return {}
+    batches = {
+        pk: (name, status)
+        for pk, name, status in Batch.objects.filter(status__in=OPEN_BATCH_STATUSES)
+        .order_by()
+        .values_list("id", "name", "status")
+    }
+    found: dict[int, list[OpenRelease]] = {}
+    if not batches:
+        return found
+    rows = (
+        ReleaseApp.objects.filter(application_id__in=application_ids, batch_id__in=list(batches))
+        .order_by("batch_id", "pk")
+        .values_list("application_id", "id", "batch_id")
+    )
+    for app_id, pk, batch_id in rows:
+        found.setdefault(app_id, []).append(OpenRelease(pk, batch_id, *batches[batch_id]))
+    return found
+
+
+def _finished(deployment: DeploymentFact) -> tuple:
     # The indexes' order: finished_at, then id; PostgreSQL puts a NULL first in DESC, as here.
     at = deployment.finished_at
-    return (at is None, at or datetime.min, deployment.pk)
+    return (at is None, at or datetime.min, deployment.id)
 
 
 def application_overview_get(*, name: str) -> ApplicationOverview:

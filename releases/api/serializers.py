@@ -147,16 +147,15 @@ class ReleaseStatusSerializer(serializers.Serializer):
 
 
 class DeploymentAttemptSerializer(serializers.Serializer):
-    """A deployment as the applications overview names it; serialises a `Deployment`."""
+    """A deployment as the applications overview names it; serialises a `DeploymentFact`."""
 
     image_tag = serializers.CharField()
-    deployment_id = serializers.IntegerField(source="pk")
-    batch_id = serializers.IntegerField(source="release_app.batch_id")
-    release_id = serializers.IntegerField(source="release_app_id")
+    deployment_id = serializers.IntegerField(source="id")
+    batch_id = serializers.IntegerField()
+    release_id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=DeploymentStatus.choices)
     finished_at = serializers.DateTimeField(allow_null=True)
     started_by = serializers.CharField(
-        source="created_by.username",
         allow_null=True,
         help_text="Who queued the deployment: the stage start, or the switch that made it.",
     )
@@ -171,11 +170,11 @@ class EnvironmentNowSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The tag running now; null if only failed attempts ever reached here.",
     )
-    deployment_id = serializers.IntegerField(source="running.pk", allow_null=True)
-    batch_id = serializers.IntegerField(source="running.release_app.batch_id", allow_null=True)
-    release_id = serializers.IntegerField(source="running.release_app_id", allow_null=True)
+    deployment_id = serializers.IntegerField(source="running.id", allow_null=True)
+    batch_id = serializers.IntegerField(source="running.batch_id", allow_null=True)
+    release_id = serializers.IntegerField(source="running.release_id", allow_null=True)
     finished_at = serializers.DateTimeField(source="running.finished_at", allow_null=True)
-    started_by = serializers.CharField(source="running.created_by.username", allow_null=True)
+    started_by = serializers.CharField(source="running.started_by", allow_null=True)
     behind = serializers.BooleanField(
         help_text="Runs a tag other than the latest successful build's."
     )
@@ -187,14 +186,12 @@ class EnvironmentNowSerializer(serializers.Serializer):
 
 
 class LatestBuildSerializer(serializers.Serializer):
-    """Serialises a `BuildImage` with its build."""
+    """Serialises a `LatestBuild`."""
 
     image_tag = serializers.CharField()
     build_id = serializers.IntegerField()
     build_number = serializers.IntegerField()
-    built_at = serializers.DateTimeField(
-        source="build.updated_at", help_text="When we learned the build succeeded."
-    )
+    built_at = serializers.DateTimeField(help_text="When we learned the build succeeded.")
 
 
 class ApplicationEnvironmentsSerializer(serializers.Serializer):
@@ -215,4 +212,4 @@ class ApplicationOverviewSerializer(serializers.Serializer):
     )
 
     def get_open_releases(self, overview) -> list[int]:
-        return [release.pk for release in overview.open_releases]
+        return [release.id for release in overview.open_releases]
