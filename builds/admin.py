@@ -5,8 +5,8 @@ from django.db.models import Prefetch
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from releases.admin import ReadOnlyMixin, admin_link, status_badge, tag
 from releases.models import Application
+from utilities.admin import ReadOnlyMixin, admin_link, status_badge, tag
 
 from .models import Build, BuildImage
 

@@ -9,11 +9,10 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
-from utilities.errors import ERRORS, DomainError
+from utilities.errors import ERRORS, REFUSALS, refusal
 
 API_PREFIX = "/api/"
 
@@ -36,12 +35,9 @@ def error_response(
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, DomainError):
-        return error_response(exc.status_code, exc.code, exc.detail, exc.fields)
-    if isinstance(exc, ConcurrentTransition):
-        return error_response(409, "concurrent_update", ERRORS["concurrent_update"][1])
-    if isinstance(exc, TransitionNotAllowed):
-        return error_response(409, "invalid_transition", ERRORS["invalid_transition"][1])
+    if isinstance(exc, REFUSALS):
+        refused = refusal(exc)
+        return error_response(refused.status, refused.code, refused.detail, refused.fields)
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, Http404):

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from releases.admin import ReadOnlyMixin, admin_link, status_badge, tag
+from utilities.admin import ReadOnlyMixin, admin_link, status_badge, tag
 
 from .models import Deployment
 

@@ -1,6 +1,9 @@
 """One error vocabulary for the API, the admin and the CLI: a stable code and a human message."""
 
+from dataclasses import dataclass, field
+
 from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 # code -> (HTTP status, default message). The admin shows the same messages, translated.
 ERRORS = {
@@ -38,3 +41,36 @@ class DomainError(Exception):
         self.detail = str(detail if detail is not None else default_detail)
         self.fields = fields or {}
         super().__init__(f"{code}: {self.detail}")
+
+
+# What a service may refuse with; the last two only if a row changed under a transition, which
+# the services' locks prevent.
+REFUSALS = (DomainError, ConcurrentTransition, TransitionNotAllowed)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    code: str
+    detail: str
+    fields: dict = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """The code's own text in the user's language (the admin's words; `detail` may be
+        more specific and is English)."""
+        return str(ERRORS[self.code][1])
+
+
+def refusal(error: Exception) -> Refusal:
+    """The status, code and words of a refusal: the API's error body and the admin's message."""
+    if isinstance(error, DomainError):
+        return Refusal(error.status_code, error.code, error.detail, error.fields)
+    if isinstance(error, ConcurrentTransition):
+        code = "concurrent_update"
+    elif isinstance(error, TransitionNotAllowed):
+        code = "invalid_transition"
+    else:
+        raise TypeError(f"not a refusal: {error!r}")
+    status, detail = ERRORS[code]
+    return Refusal(status, code, str(detail))

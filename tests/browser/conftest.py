@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.admin.pages import compile_translations_if_stale
+from releases.services import create_batch
+from releases.services.batches import AppChoice
+from tests.admin.pages import compile_translations_if_stale, staff
+from tests.browser.helpers import built
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -74,3 +77,17 @@ def screenshot():
 @pytest.fixture(scope="session", autouse=True)
 def compiled_translations():
     compile_translations_if_stale()
+
+
+@pytest.fixture
+def batch(executor):
+    """ "November train": checkout has a newer tag than the one chosen; the others are current."""
+    engineer = staff("alice", "releases.switch_version", "releases.deploy_batch")
+    built(41, {"checkout": "v2.3.0", "catalog": "v5.1.2", "search": "v0.9.4"}, "8f2c1d7e4b")
+    batch = create_batch(
+        name="November train",
+        apps=[AppChoice("catalog"), AppChoice("checkout"), AppChoice("search")],
+        user=engineer,
+    ).batch
+    built(42, {"checkout": "v2.4.0"}, "c41a9e03d2")
+    return batch

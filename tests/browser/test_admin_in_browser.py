@@ -3,52 +3,11 @@
 import pytest
 from playwright.sync_api import expect
 
-from builds.notifications import AppImage, BuildNotification
-from releases.services import create_batch, ingest_build_notification, start_pre_deploy
-from releases.services.batches import AppChoice
+from releases.services import start_pre_deploy
 from tests.admin.pages import staff
+from tests.browser.helpers import log_in, release_row
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def built(number: int, apps: dict[str, str], commit: str) -> None:
-    ingest_build_notification(
-        notification=BuildNotification(
-            number=number,
-            status="success",
-            apps=tuple(AppImage(name, tag) for name, tag in apps.items()),
-            repo="shop/platform",
-            commit=commit,
-            branch="main",
-            link=f"https://drone.example.com/shop/platform/{number}",
-        )
-    )
-
-
-@pytest.fixture
-def batch(executor):
-    """ "November train": checkout has a newer tag than the one chosen; the others are current."""
-    engineer = staff("alice", "releases.switch_version", "releases.deploy_batch")
-    built(41, {"checkout": "v2.3.0", "catalog": "v5.1.2", "search": "v0.9.4"}, "8f2c1d7e4b")
-    batch = create_batch(
-        name="November train",
-        apps=[AppChoice("catalog"), AppChoice("checkout"), AppChoice("search")],
-        user=engineer,
-    ).batch
-    built(42, {"checkout": "v2.4.0"}, "c41a9e03d2")
-    return batch
-
-
-def log_in(page, username: str) -> None:
-    page.goto("/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw")
-    page.locator("input[type=submit]").click()
-    expect(page.locator("#user-tools")).to_contain_text(username)
-
-
-def release_row(page, app: str):
-    return page.locator("tr.form-row").filter(has=page.locator(".field-release_link", has_text=app))
 
 
 def test_see_the_new_tag_and_switch_to_it(new_page, screenshot, batch):

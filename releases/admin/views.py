@@ -1,0 +1,179 @@
+"""The admin's own views: start a stage or cancel a batch, switch a release's tag.
+
+Each takes the model admin it serves (for its site, options and permissions), validates the
+input, calls one service and reports the result as a message.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from utilities.admin import status_badge
+from utilities.errors import REFUSALS, DomainError, refusal
+
+from .. import rules, selectors, services
+from ..choices import BatchStatus
+from ..forms import SwitchVersionForm
+from ..models import Batch
+
+# Batch transitions a person may start, in button order; the rest follow from deployments.
+ROLLOUTS = {
+    "start_pre_deploy": (_("Start pre rollout"), services.start_pre_deploy),
+    "start_prod_deploy": (_("Start prod rollout"), services.start_prod_deploy),
+    "cancel": (_("Cancel batch"), services.cancel_batch),
+}
+# The big ones ask first (GET shows the question, POST acts); pre stays one click.
+CONFIRMED_ROLLOUTS = {
+    "start_prod_deploy": "admin/releases/batch/start_prod_confirm.html",
+    "cancel": "admin/releases/batch/cancel_confirm.html",
+}
+CONFIRM_TITLES = {
+    "start_prod_deploy": _("Start the prod rollout of batch %(name)s?"),
+    "cancel": _("Cancel batch %(name)s?"),
+}
+
+
+def rollout(model_admin, request, object_id: int, transition: str):
+    """Start a stage or cancel, through the service. POST; cancel asks first on GET."""
+    if not (
+        request.user.has_perm(rules.DEPLOY_PERMISSION) and model_admin.has_view_permission(request)
+    ):
+        raise PermissionDenied
+    if transition not in ROLLOUTS:
+        raise Http404
+    batch = get_object_or_404(Batch, pk=object_id)
+    service = ROLLOUTS[transition][1]
+    change_url = reverse("admin:releases_batch_change", args=[batch.pk])
+    if request.method == "GET" and transition in CONFIRMED_ROLLOUTS:
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.opts,
+            "title": CONFIRM_TITLES[transition] % {"name": batch.name},
+            "batch": batch,
+            "releases": batch.releases.select_related("application").order_by("application__name"),
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, CONFIRMED_ROLLOUTS[transition], context)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        result = service(batch_id=batch.pk, user=request.user)
+    except REFUSALS as error:
+        messages.error(request, refusal(error).message)
+    else:
+        _report_rollout(request, transition, result)
+    return HttpResponseRedirect(change_url)
+
+
+def _report_rollout(request, transition, result) -> None:
+    status = result.batch.get_status_display()
+    if not result.changed:
+        messages.info(
+            request,
+            gettext("Nothing to do: the batch is already %(status)s.") % {"status": status},
+        )
+    elif transition == "cancel":
+        count = len(result.deployments)
+        text = gettext("Batch cancelled.")
+        if count:
+            text += " " + ngettext(
+                "%(count)d unfinished deployment was cancelled; its Job is being deleted.",
+                "%(count)d unfinished deployments were cancelled; their Jobs are being deleted.",
+                count,
+            ) % {"count": count}
+        messages.success(request, text)
+    elif result.deployments:
+        count = len(result.deployments)
+        messages.success(
+            request,
+            ngettext(
+                "Rollout started: %(count)d deployment queued; the batch is now %(status)s.",
+                "Rollout started: %(count)d deployments queued; the batch is now %(status)s.",
+                count,
+            )
+            % {"count": count, "status": status},
+        )
+    else:
+        messages.success(
+            request,
+            gettext("No release needed this stage; the batch is now %(status)s.")
+            % {"status": status},
+        )
+
+
+def switch(model_admin, request, object_id: int):
+    """Offer this app's successful tags and switch through `services.switch_version`."""
+    if not (
+        request.user.has_perm(rules.SWITCH_PERMISSION) and model_admin.has_view_permission(request)
+    ):
+        raise PermissionDenied
+    try:
+        view = selectors.release_status(release_id=object_id, user=request.user)
+    except DomainError:
+        raise Http404 from None
+    release = view.release
+    change_url = reverse("admin:releases_releaseapp_change", args=[release.pk])
+    next_url = request.GET.get("next") or request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = ""
+
+    options = selectors.application_tag_choices(application_id=release.application_id)
+    form = SwitchVersionForm(request.POST or None, release=release, options=options)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.switch_version(
+                release_id=release.pk,
+                user=request.user,
+                image_tag=form.cleaned_data["image_tag"],
+                expected_image_tag=form.cleaned_data["expected_image_tag"],
+            )
+        except REFUSALS as error:
+            messages.error(request, refusal(error).message)
+            return HttpResponseRedirect(request.get_full_path())
+        _report_switch(request, result, batch_status_before=release.batch.status)
+        return HttpResponseRedirect(next_url or change_url)
+
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": gettext("Switch %(app)s to another tag") % {"app": release.application.name},
+        "release": release,
+        "batch_badge": status_badge(release.batch.status, release.batch.get_status_display()),
+        "form": form,
+        "blockers": view.switch_blockers,
+        "change_url": change_url,
+        "next_url": next_url,
+    }
+    return TemplateResponse(request, "admin/releases/releaseapp/switch.html", context)
+
+
+def _report_switch(request, result, *, batch_status_before: str) -> None:
+    app = result.release.application.name
+    if not result.changed:
+        messages.info(
+            request,
+            gettext("%(app)s is already at %(tag)s; nothing changed.")
+            % {"app": app, "tag": result.release.image_tag},
+        )
+        return
+    messages.success(
+        request,
+        gettext(
+            "Switched %(app)s from %(old)s to %(new)s. A new pre deployment waits for the "
+            "next pre rollout."
+        )
+        % {"app": app, "old": result.previous_image_tag, "new": result.release.image_tag},
+    )
+    if batch_status_before == BatchStatus.PROD_WAITING != result.batch_status:
+        messages.info(
+            request,
+            gettext("The batch went back to waiting for pre: the new tag must pass pre first."),
+        )
