@@ -200,6 +200,10 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return OverviewChangeList
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"title": _("What runs where"), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
