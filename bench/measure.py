@@ -442,7 +442,8 @@ def index_cost() -> dict:
     n = int(os.environ.get("BENCH_INDEX_COST_N", "100"))
     user = get_user_model().objects.get(username="bench")
     release = (
-        create_batch(name="index-cost", apps=[AppChoice(PROBE_APPS[-1])], user=user)
+        ReleaseApp.objects.filter(batch__name="index-cost").values_list("pk", flat=True).first()
+        or create_batch(name="index-cost", apps=[AppChoice(PROBE_APPS[-1])], user=user)
         .batch.releases.get()
         .pk
     )
