@@ -145,3 +145,10 @@ def test_the_list_costs_the_same_queries_whatever_the_history(client_with, histo
     )
 
     assert _list_queries(client) == before
+
+
+@pytest.mark.parametrize("name", ["%00", "a%00b", "%F0%9F%9A%82", "x" * 300])
+def test_any_name_filter_is_answered_without_a_server_error(client_with, history, name):
+    response = client_with(VIEW).get(f"/api/v1/applications/?name={name}")
+
+    assert response.status_code in (200, 400), response.content
