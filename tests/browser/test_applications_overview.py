@@ -50,8 +50,10 @@ def fits(page) -> None:
     """Nothing sticks out to the right: no horizontal scrolling at this width, neither of the
     page nor of the list inside it (the admin lets a wide table scroll on its own)."""
     for element in ("document.documentElement", "document.querySelector('#changelist .results')"):
-        overflow = page.evaluate(f"{element}.scrollWidth - {element}.clientWidth")
-        assert overflow <= 0, f"{element}: {overflow}px wider than the window"
+        overflow = page.evaluate(
+            f"({element} || {{}}).scrollWidth - ({element} || {{}}).clientWidth"
+        )
+        assert not overflow > 0, f"{element}: {overflow}px wider than the window"
 
 
 def test_the_overview_at_1280_px(new_page, screenshot, rolled_out):
@@ -124,3 +126,25 @@ def test_the_overview_follows_a_rollout_by_itself(new_page, batch, executor):
     expect(checkout.locator(".field-prod_now .rt-attempt")).to_contain_text(
         "Prod attempt with v2.3.0 failed", timeout=FAST
     )
+
+
+def test_an_application_page_shows_the_same_and_its_recent_deployments(
+    new_page, screenshot, rolled_out
+):
+    page = new_page("en")
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+    log_in(page, "bob")
+    page.goto("/admin/releases/application/")
+
+    overview_row(page, "checkout").get_by_role("link", name="checkout").click()
+
+    now = page.locator("table.rt-overview")
+    expect(now).to_contain_text("Prod now")
+    expect(now).to_contain_text("Prod attempt with v2.4.0 failed")
+    expect(now).to_contain_text("December train")
+    recent = page.locator("table.rt-deployments")
+    expect(recent).to_have_count(2)
+    expect(recent.first).to_contain_text("v2.4.0")
+    expect(recent.last.locator("tbody tr")).to_have_count(2)  # v2.4.0 failed, v2.3.0 succeeded
+    fits(page)
+    screenshot(page, "application-page")
