@@ -20,7 +20,6 @@ from releases.rules import DEPLOY_PERMISSION, SWITCH_PERMISSION
 from releases.selectors import release_status
 from releases.services.batches import AppChoice
 from releases.services.switch import switch_rejected
-from utilities.validators import APP_NAME_PATTERN
 
 from . import examples
 from .serializers import (
@@ -248,7 +247,8 @@ class ApplicationViewSet(viewsets.GenericViewSet):
     serializer_class = ApplicationOverviewSerializer
     filterset_class = ApplicationFilterSet
     lookup_field = "name"
-    lookup_value_regex = APP_NAME_PATTERN.removeprefix("^").removesuffix("$")
+    # The name grammar's characters and length; a name outside the full grammar is a 404 too.
+    lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
 
     def get_queryset(self):
         return applications_overview()
