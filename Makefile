@@ -20,18 +20,21 @@ install: $(STAMP)
 run: $(STAMP)
 	@scripts/run-demo
 
-# Tests run on PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/releasetrain)
-# and drive a real headless Chromium, installed from Debian's packages when missing.
+# Tests run on PostgreSQL: DATABASE_URL when set; else the server at 127.0.0.1:5432 (PGHOST,
+# PGPORT); else a throwaway cluster that scripts/ensure-postgres starts for the run and removes
+# after it (installing Debian's postgresql when root and missing). They drive a real headless
+# Chromium, installed from Debian's packages when missing. PYTEST_ARGS picks tests.
 test: $(STAMP) messages
 	@scripts/ensure-chromium
 	$(BIN)/ruff check .
 	DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings.test
-	$(BIN)/pytest
+	scripts/ensure-postgres $(BIN)/pytest $(PYTEST_ARGS)
 
-# The zh_Hans catalogue, compiled (the .mo files are build output and stay untracked).
-# `make run` compiles it in scripts/run-demo, where a missing msgfmt only means English.
+# The zh_Hans catalogue, compiled (the .mo files are build output and stay untracked); gettext is
+# installed when root and missing. `make run` compiles it in scripts/run-demo, where a missing
+# msgfmt only means English.
 messages: $(STAMP)
-	@command -v msgfmt >/dev/null || { echo "msgfmt is missing: apt-get install gettext" >&2; exit 1; }
+	@scripts/ensure-gettext
 	$(BIN)/python manage.py compilemessages -v 0 --ignore '.venv/*'
 
 lint: $(STAMP)
@@ -46,7 +49,8 @@ BENCH_DURATION ?= 5
 BENCH_ROUNDS ?= 3
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-	$(BIN)/python -m bench.run --scale $(BENCH_SCALE) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
+	scripts/ensure-postgres --url BENCH_DATABASE_URL=rt_bench --url BENCH_EMPTY_DATABASE_URL=rt_bench_empty \
+	  $(BIN)/python -m bench.run --scale $(BENCH_SCALE) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
 
 # The hardening tests at higher counts (override any of the variables), without the per-test
 # timeout of `make test`.
@@ -54,4 +58,4 @@ soak: $(STAMP)
 	HARDENING_EXAMPLES=$${HARDENING_EXAMPLES:-300} HARDENING_STEPS=$${HARDENING_STEPS:-50} \
 	CHAOS_SEEDS=$${CHAOS_SEEDS:-10} RACE_OPERATIONS=$${RACE_OPERATIONS:-5000} \
 	RACE_THREADS=$${RACE_THREADS:-16} FAULT_APPS=$${FAULT_APPS:-40} \
-	$(BIN)/pytest -o timeout=0 -p no:logging tests/hardening $(SOAK_ARGS)
+	scripts/ensure-postgres $(BIN)/pytest -o timeout=0 -p no:logging tests/hardening $(SOAK_ARGS)

@@ -52,7 +52,16 @@ class BuildImageInline(ReadOnlyMixin, admin.TabularInline):
 class BuildAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("__str__", "build_status", "produced", "short_commit", "branch", "received_at")
     list_filter = ("status", ApplicationFilter, "repo")
-    search_fields = ("repo", "commit", "branch", "images__image_tag", "images__application__name")
+    search_fields = (
+        "repo",
+        "commit",
+        "branch",
+        "images__image_tag",
+        "images__application__name",
+    )
+    search_help_text = _(
+        "Build number (42 or #42), commit, tag, application, repository or branch."
+    )
     fields = (
         "repo",
         "number",
@@ -79,6 +88,14 @@ class BuildAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 )
             )
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        """A number is also the build's number, exactly: what "build 42" means to a person."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        number = search_term.strip().lstrip("#")
+        if number.isdigit() and len(number) < 10:
+            found |= queryset.filter(number=int(number))
+        return found, may_have_duplicates
 
     @admin.display(description=_("status"), ordering="status")
     def build_status(self, obj):

@@ -1,13 +1,15 @@
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection
 from django.utils import timezone
 
 from releases.models import Application
+from utilities.errors import DomainError
 
 from .choices import STATUS_RANK, BuildStatus
 from .models import Build, BuildImage
-from .notifications import BuildNotification
+from .notifications import AppImage, BuildNotification
 
 
 @dataclass(frozen=True)
@@ -16,21 +18,25 @@ class BuildRecord:
     created: bool
     duplicate: bool
     stale: bool
-    # True exactly once per build: when a notification first reports it successful.
-    became_success: bool
+    # The applications whose image of this build new-tag detection must look at now: all of
+    # them when the build is first reported successful, the ones a re-send adds to a build
+    # already successful, else none. Each image of a build is detected exactly once.
+    detect_application_ids: frozenset[int] = frozenset()
 
 
 def applications_ensure(*, names: list[str]) -> dict[str, Application]:
     """Applications by name, registering the ones never seen; three statements at most.
 
-    The rows stay locked (in pk order) until the caller commits: `create_batch` locks them too
-    while it picks each app's latest build, so a build can never land unseen by a new batch.
+    The rows stay locked until the caller commits: `create_batch` locks them too while it picks
+    each app's latest build, so a build can never land unseen by a new batch. Known rows are
+    locked in pk order and new ones inserted in name order, so two notifications naming the
+    same new apps in different orders wait for each other instead of deadlocking.
     """
     if not names:
         return {}
     locked = Application.objects.select_for_update(no_key=True).filter(name__in=names)
     found = {a.name: a for a in locked.order_by("pk")}
-    missing = [name for name in names if name not in found]
+    missing = sorted(set(names) - set(found))
     if missing:
         Application.objects.bulk_create(
             [Application(name=n) for n in missing], ignore_conflicts=True
@@ -42,22 +48,56 @@ def applications_ensure(*, names: list[str]) -> dict[str, Application]:
 def build_record(*, notification: BuildNotification) -> BuildRecord:
     """Record what Drone said about a build. Caller holds a transaction.
 
-    A constant number of statements, whatever the number of apps. The build row stays locked
-    until the caller commits, so concurrent copies of one notification apply one at a time.
+    A constant number of statements, whatever the number of apps. The build row and the
+    applications of all its images stay locked until the caller commits, so concurrent copies
+    of one notification apply one at a time and detection serialises with `create_batch`.
+
+    A known build: a higher status is applied, a lower one is stale (nothing changes); apps it
+    did not have yet are merged; an app it has at another tag is `conflicting_image` (and the
+    caller's transaction must roll back); nothing new at all is a duplicate.
     """
     n = notification
     build = _build_insert_if_new(notification=n)
-    created = build is not None
-    if not created:
-        build = Build.objects.select_for_update().get(repo=n.repo, number=n.number)
-        if n.status == build.status:
-            return BuildRecord(
-                build, created=False, duplicate=True, stale=False, became_success=False
-            )
-        if STATUS_RANK[n.status] <= STATUS_RANK[build.status]:
-            return BuildRecord(
-                build, created=False, duplicate=False, stale=True, became_success=False
-            )
+    if build is not None:
+        applications = applications_ensure(names=[a.name for a in n.apps])
+        _images_insert(build=build, apps=n.apps, applications=applications)
+        return BuildRecord(
+            build=build,
+            created=True,
+            duplicate=False,
+            stale=False,
+            detect_application_ids=_ids(applications.values())
+            if n.status == BuildStatus.SUCCESS
+            else frozenset(),
+        )
+
+    build = Build.objects.select_for_update().get(repo=n.repo, number=n.number)
+    recorded = dict(
+        BuildImage.objects.filter(build=build).values_list("application__name", "image_tag")
+    )
+    if conflicts := [a for a in n.apps if recorded.get(a.name, a.image_tag) != a.image_tag]:
+        raise DomainError(
+            "conflicting_image",
+            f"Build {n.number} of {n.repo or 'this repository'} already recorded "
+            + ", ".join(f"{a.name} at {recorded[a.name]}" for a in conflicts)
+            + ".",
+            fields={
+                "apps": [
+                    f"{a.name}: this build recorded {recorded[a.name]}, not {a.image_tag}."
+                    for a in conflicts
+                ]
+            },
+        )
+    progresses = STATUS_RANK[n.status] > STATUS_RANK[build.status]
+    if n.status != build.status and not progresses:
+        return BuildRecord(build, created=False, duplicate=False, stale=True)
+    added = [a for a in n.apps if a.name not in recorded]
+    if not progresses and not added:
+        return BuildRecord(build, created=False, duplicate=True, stale=False)
+
+    # Detection reads every image of the build, so every one's application is locked.
+    applications = applications_ensure(names=[*recorded, *(a.name for a in added)])
+    if progresses:
         build.status = n.status
         # Optional facts only ever fill in or correct; an absent one keeps what we knew.
         update_fields = ["status", "updated_at"]
@@ -67,15 +107,21 @@ def build_record(*, notification: BuildNotification) -> BuildRecord:
                 setattr(build, key, value)
                 update_fields.append(key)
         build.save(update_fields=update_fields)
-    _images_save(build=build, notification=n)
+    _images_insert(build=build, apps=added, applications=applications)
+
+    detect: frozenset[int] = frozenset()
+    if build.status == BuildStatus.SUCCESS:
+        # Final statuses never change, so a build becomes successful exactly once.
+        detect = (
+            _ids(applications.values()) if progresses else _ids(applications[a.name] for a in added)
+        )
     return BuildRecord(
-        build=build,
-        created=created,
-        duplicate=False,
-        stale=False,
-        # Final statuses never change, so a build is reported successful exactly once.
-        became_success=n.status == BuildStatus.SUCCESS,
+        build=build, created=False, duplicate=False, stale=False, detect_application_ids=detect
     )
+
+
+def _ids(applications) -> frozenset[int]:
+    return frozenset(a.pk for a in applications)
 
 
 def _build_insert_if_new(*, notification: BuildNotification) -> Build | None:
@@ -111,21 +157,17 @@ def _build_insert_if_new(*, notification: BuildNotification) -> Build | None:
     return build
 
 
-def _images_save(*, build: Build, notification: BuildNotification) -> None:
-    if not notification.apps:
-        return
-    applications = applications_ensure(names=[a.name for a in notification.apps])
-    BuildImage.objects.bulk_create(
-        [
-            BuildImage(
-                build=build,
-                build_number=build.number,
-                application=applications[a.name],
-                image_tag=a.image_tag,
-            )
-            for a in notification.apps
-        ],
-        update_conflicts=True,
-        unique_fields=["build", "application"],
-        update_fields=["image_tag"],
-    )
+def _images_insert(
+    *, build: Build, apps: Iterable[AppImage], applications: dict[str, Application]
+) -> None:
+    images = [
+        BuildImage(
+            build=build,
+            build_number=build.number,
+            application=applications[a.name],
+            image_tag=a.image_tag,
+        )
+        for a in apps
+    ]
+    if images:
+        BuildImage.objects.bulk_create(images)

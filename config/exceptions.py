@@ -5,6 +5,7 @@ malformed request is `invalid`. Django's error views are replaced for `/api/` pa
 client of the API never receives an HTML error page.
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -37,7 +38,10 @@ def error_response(
 def api_exception_handler(exc, context):
     if isinstance(exc, REFUSALS):
         refused = refusal(exc)
-        return error_response(refused.status, refused.code, refused.detail, refused.fields)
+        headers = None
+        if refused.code == "busy":
+            headers = {"Retry-After": str(settings.WORKFLOW_BUSY_RETRY_AFTER_SECONDS)}
+        return error_response(refused.status, refused.code, refused.detail, refused.fields, headers)
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, Http404):

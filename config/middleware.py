@@ -1,4 +1,5 @@
-"""A request id in every log line of a request, and one line per request."""
+"""A request id in every log line of a request, and one line per request; a request's time
+budget for side work."""
 
 import logging
 import re
@@ -6,6 +7,7 @@ import time
 import uuid
 
 from config.logging import request_id_var
+from utilities.budget import request_scope
 
 logger = logging.getLogger("config.requests")
 
@@ -61,3 +63,15 @@ def _username(request) -> str | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     return user.get_username()
+
+
+class RequestBudgetMiddleware:
+    """One time budget per request for the Job deletions it does after commit, however many
+    workflows it runs (see utilities.budget)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with request_scope():
+            return self.get_response(request)

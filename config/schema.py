@@ -21,6 +21,8 @@ _ERROR_TEXT = {
     404: "No such object (`not_found`).",
     409: "Not possible in the current state; the code says why.",
     413: "Body too large (`too_large`).",
+    503: "The database kept aborting the transaction for concurrent changes, even after a few "
+    "retries (`busy`, with `Retry-After`); nothing was written, send it again.",
 }
 
 

@@ -1,9 +1,11 @@
 import logging
-import time
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
+from utilities.budget import TimeBudget, request_budget
 
 from .choices import DeploymentStatus
 from .executors import get_executor
@@ -45,40 +47,42 @@ def deployment_create(
 def deployment_jobs_cleanup_on_commit(*, deployments: list[Deployment]) -> None:
     """Delete these deployments' Jobs once the caller's transaction commits.
 
-    This runs in the caller's request, so it gets one time budget in all: what is left when it
+    This runs in the caller's request, which gets one time budget in all: what is left when it
     runs out stays `cleanup_pending` for the reconciler, rather than holding the response.
     """
     ids = [d.pk for d in deployments if d.cleanup_pending]
     if ids:
-        budget = settings.DEPLOY_CLEANUP_BUDGET_SECONDS
+        # One budget for the whole request, however many workflows it runs (a bulk switch).
+        budget = request_budget("job_cleanup", settings.DEPLOY_CLEANUP_BUDGET_SECONDS)
+        # Robust: the transaction has committed, so nothing here may turn it into an error.
         transaction.on_commit(
-            lambda: deployment_jobs_cleanup(deployment_ids=ids, budget_seconds=budget)
+            lambda: deployment_jobs_cleanup(deployment_ids=ids, budget=budget), robust=True
         )
 
 
 def deployment_jobs_cleanup(
-    *, deployment_ids: list[int], claimed_by: str = "", budget_seconds: float | None = None
+    *, deployment_ids: list[int], claimed_by: str = "", budget: TimeBudget | None = None
 ) -> list[int]:
     """Delete the Jobs of these deployments; returns the ids whose Job is now gone.
 
     Runs outside any transaction. A failure leaves `cleanup_pending` set, so the reconciler
     retries it; nothing that already committed is undone. `claimed_by` names the reconciler
-    that holds these rows' claim, if the caller is one. No deletion starts after
-    `budget_seconds`.
+    that holds these rows' claim, if the caller is one. No deletion starts once `budget` is
+    spent.
     """
     executor = get_executor()
-    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     done = []
     pending = Deployment.objects.filter(pk__in=deployment_ids, cleanup_pending=True).order_by("pk")
     for deployment in pending:
-        if deadline is not None and time.monotonic() >= deadline:
+        if budget is not None and budget.spent:
             logger.warning(
                 "job_delete_deferred",
                 extra={"deployment_id": deployment.pk, "reason": "time budget spent"},
             )
             continue
         try:
-            executor.cancel(deployment)
+            with budget.spending() if budget is not None else nullcontext():
+                executor.cancel(deployment)
         except Exception as exc:
             job_operations.labels(op="cancel", result="error").inc()
             logger.warning(

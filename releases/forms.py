@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from builds.models import Build, BuildImage
 
 from .models import ReleaseApp
+from .services.batches import AppChoice
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,40 @@ class SwitchVersionForm(forms.Form):
     @property
     def selected_tag(self) -> str:
         return self["image_tag"].value() or ""
+
+
+class BatchCreateForm(forms.Form):
+    """A name, the apps ticked, and each ticked app's tag (default: its latest successful one).
+
+    The form only carries the choice; `create_batch` decides, as it does for the API.
+    """
+
+    name = forms.CharField(label=_("name"), max_length=200)
+    apps = forms.MultipleChoiceField(
+        label=_("applications"), widget=forms.CheckboxSelectMultiple, required=True
+    )
+
+    def __init__(self, *args, applications, menu: dict[int, list[BuildImage]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.applications = applications
+        self.fields["apps"].choices = [(a.name, a.name) for a in applications]
+        self.rows = []
+        for application in applications:
+            images = menu.get(application.pk, [])
+            field_name = f"tag_{application.pk}"
+            self.fields[field_name] = forms.ChoiceField(
+                label=application.name,
+                choices=[(i.image_tag, f"{i.image_tag} (#{i.build.number})") for i in images],
+                required=False,
+                initial=images[0].image_tag if images else None,
+            )
+            self.rows.append((application, self[field_name], images))
+
+    def app_choices(self):
+        """What the service takes, in the order the apps were listed."""
+        chosen = set(self.cleaned_data["apps"])
+        return [
+            AppChoice(a.name, self.cleaned_data.get(f"tag_{a.pk}") or None)
+            for a in self.applications
+            if a.name in chosen
+        ]

@@ -1,51 +1,85 @@
 """The conditions for switching a version, shared by the switch itself and the status view.
 
 Pure functions over facts the caller has read, so the answer the status endpoint and the admin
-give ("can I switch?") is computed by the very code that enforces it.
+give ("can I switch?") is computed by the very code that enforces it, in the same words.
 """
 
 from dataclasses import dataclass
 
-from utilities.errors import ERRORS
+from django.utils.translation import gettext
 
-from .choices import WAITING_BATCH_STATUSES
+from utilities.errors import ERRORS, DomainError
+
+from .choices import OPEN_BATCH_STATUSES, WAITING_BATCH_STATUSES, BatchStatus
 
 SWITCH_PERMISSION = "releases.switch_version"
 DEPLOY_PERMISSION = "releases.deploy_batch"
+ADD_BATCH_PERMISSION = "releases.add_batch"
 
 
 @dataclass(frozen=True)
 class Blocker:
     code: str
+    # Human words in the active language; the code's default message when not given.
+    message: str = ""
 
     @property
     def detail(self) -> str:
-        return str(ERRORS[self.code][1])
+        return self.message or str(ERRORS[self.code][1])
+
+    def error(self) -> DomainError:
+        return DomainError(self.code, self.detail, localized=True)
+
+
+def batch_status_name(status: str) -> str:
+    """A batch status as people read it in a sentence: "deploying to pre", not pre_deploying."""
+    label = str(BatchStatus(status).label) if status in BatchStatus.values else status
+    return label[:1].lower() + label[1:]
 
 
 def permission_blocker(user) -> Blocker | None:
     """Check 1 of the switch."""
     if user is None or not user.has_perm(SWITCH_PERMISSION):
-        return Blocker("permission_denied")
+        return Blocker("permission_denied", gettext("You need the switch_version permission."))
+    return None
+
+
+def batch_closed_blocker(batch_status: str) -> Blocker | None:
+    """Check 5 of the switch: a completed or cancelled batch never changes again."""
+    if batch_status not in OPEN_BATCH_STATUSES:
+        return Blocker(
+            "batch_closed",
+            gettext("The batch is %(status)s; it can no longer change.")
+            % {"status": batch_status_name(batch_status)},
+        )
     return None
 
 
 def batch_waiting_blocker(batch_status: str) -> Blocker | None:
-    """Check 5 of the switch."""
+    """Check 6 of the switch, for an open batch."""
     if batch_status not in WAITING_BATCH_STATUSES:
-        return Blocker("batch_not_waiting")
+        return Blocker(
+            "batch_not_waiting",
+            gettext("The batch is %(status)s; switch once its stage has finished.")
+            % {"status": batch_status_name(batch_status)},
+        )
     return None
 
 
 def deployment_blocker(deployment_in_progress: bool) -> Blocker | None:
-    """Check 6 of the switch."""
+    """Check 7 of the switch."""
     if deployment_in_progress:
         return Blocker("deployment_in_progress")
     return None
 
 
 def switch_blockers(*, user, batch_status: str, deployment_in_progress: bool) -> list[Blocker]:
-    """Why a switch to the latest tag would be refused now, in the switch's own check order."""
+    """Why a switch to the latest tag would be refused now, in the switch's own check order.
+
+    A closed batch is the only thing worth saying about it: nothing else can unblock it.
+    """
+    if closed := batch_closed_blocker(batch_status):
+        return [b for b in (permission_blocker(user), closed) if b is not None]
     found = [
         permission_blocker(user),
         batch_waiting_blocker(batch_status),

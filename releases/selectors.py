@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Window
+from django.db.models.functions import RowNumber
 
 from builds.choices import BuildStatus
 from builds.models import BuildImage
@@ -77,3 +78,25 @@ def application_tag_choices(*, application_id: int, limit: int = 50) -> list[Bui
         .select_related("build")
         .order_by("-build__number", "-build_id")[:limit]
     )
+
+
+def application_tag_menu(*, per_app: int = 20) -> dict[int, list[BuildImage]]:
+    """Each application's newest successful tags, newest first (at most `per_app` each): what
+    the batch creation form offers. One query, whatever the history size."""
+    images = (
+        BuildImage.objects.filter(build__status=BuildStatus.SUCCESS)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("application_id")],
+                order_by=[F("build__number").desc(), F("build_id").desc()],
+            )
+        )
+        .filter(rank__lte=per_app)
+        .select_related("build")
+        .order_by("application_id", "rank")
+    )
+    menu: dict[int, list[BuildImage]] = {}
+    for image in images:
+        menu.setdefault(image.application_id, []).append(image)
+    return menu

@@ -1,4 +1,4 @@
-"""What every app may import: the error vocabulary, validators and admin helpers.
+"""What every app may import: the error vocabulary, validators, admin helpers, command progress.
 
 Nothing here imports an app of ours, so builds, deployments and releases can all depend on it.
 """

@@ -6,7 +6,9 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 
 from .live import live_context, live_response
 
@@ -32,6 +34,17 @@ def status_badge(value: str, label) -> str:
 
 def tag(value: str) -> str:
     return format_html('<code class="rt-tag">{}</code>', value) if value else "—"
+
+
+def compact_datetime(value) -> str:
+    """A date and time in the short local format (11/29/2026 2:36 p.m.), for narrow columns."""
+    if value is None:
+        return "—"
+    return format_html(
+        '<time datetime="{}">{}</time>',
+        value.isoformat(),
+        date_format(localtime(value), "SHORT_DATETIME_FORMAT"),
+    )
 
 
 def admin_link(obj, text=None) -> str:

@@ -29,17 +29,34 @@ ERRORS = {
     ),
     "invalid_transition": (409, _("That is not possible in the batch's current status.")),
     "concurrent_update": (409, _("Someone else changed this at the same time; retry.")),
+    "conflicting_image": (
+        409,
+        _("This build already recorded another tag for that application."),
+    ),
+    "batch_closed": (409, _("The batch is closed; it can no longer change.")),
+    "busy": (503, _("The server is busy with concurrent changes; retry shortly.")),
 }
 
 
 class DomainError(Exception):
-    def __init__(self, code: str, detail: str | None = None, *, fields: dict | None = None):
+    """A refusal with a stable code. `localized`: `detail` is already in the user's language
+    (the switch's blockers), so the admin may show it instead of the code's general text."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str | None = None,
+        *,
+        fields: dict | None = None,
+        localized: bool = False,
+    ):
         if code not in ERRORS:
             raise ValueError(f"unknown error code {code!r}")
         self.code = code
         self.status_code, default_detail = ERRORS[code]
         self.detail = str(detail if detail is not None else default_detail)
         self.fields = fields or {}
+        self.localized = localized or detail is None
         super().__init__(f"{code}: {self.detail}")
 
 
@@ -54,18 +71,21 @@ class Refusal:
     code: str
     detail: str
     fields: dict = field(default_factory=dict)
+    localized: bool = False
 
     @property
     def message(self) -> str:
-        """The code's own text in the user's language (the admin's words; `detail` may be
-        more specific and is English)."""
-        return str(ERRORS[self.code][1])
+        """The admin's words: `detail` when it is in the user's language, else the code's own
+        text (a specific `detail` such as "The release is at v1, not v0" is English)."""
+        return self.detail if self.localized else str(ERRORS[self.code][1])
 
 
 def refusal(error: Exception) -> Refusal:
     """The status, code and words of a refusal: the API's error body and the admin's message."""
     if isinstance(error, DomainError):
-        return Refusal(error.status_code, error.code, error.detail, error.fields)
+        return Refusal(
+            error.status_code, error.code, error.detail, error.fields, localized=error.localized
+        )
     if isinstance(error, ConcurrentTransition):
         code = "concurrent_update"
     elif isinstance(error, TransitionNotAllowed):

@@ -54,15 +54,18 @@ class BuildNotifyView(APIView):
         operation_id="builds_notify",
         summary="Notify a build (Drone webhook)",
         description=(
-            "Idempotent: a known build with the same status is a `duplicate`, an older status "
-            "is `stale`; neither changes anything. Authenticate with a token of a user holding "
-            "`builds.notify_build`, or sign the raw body (`X-Signature-256`)."
+            "Idempotent: a known build with the same status and no new apps is a `duplicate`, "
+            "an older status is `stale`; neither changes anything. A known build sent again "
+            "with apps it did not have yet merges them (and detects them if it succeeded); an "
+            "app it recorded at another tag is 409 `conflicting_image` and nothing is written. "
+            "Authenticate with a token of a user holding `builds.notify_build`, or sign the raw "
+            "body (`X-Signature-256`)."
         ),
         request=BuildNotificationSerializer,
         responses={
             201: BuildNotifyResultSerializer,
             200: BuildNotifyResultSerializer,
-            **error_responses(400, 401, 403, 413),
+            **error_responses(400, 401, 403, 409, 413, 503),
         },
         examples=[
             OpenApiExample("Drone payload", value=DRONE_EXAMPLE, request_only=True),
@@ -87,6 +90,16 @@ class BuildNotifyView(APIView):
                 },
                 response_only=True,
                 status_codes=["200"],
+            ),
+            OpenApiExample(
+                "Another tag for a recorded app",
+                value={
+                    "code": "conflicting_image",
+                    "detail": "Build 11 of org/shop already recorded api at v1.2.4.",
+                    "fields": {"apps": ["api: this build recorded v1.2.4, not v1.2.5."]},
+                },
+                response_only=True,
+                status_codes=["409"],
             ),
             OpenApiExample(
                 "Invalid tag",

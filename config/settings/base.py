@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so every log line of the request, other middleware's included, carries its id.
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.RequestBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,6 +120,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.ModelViewPermissions"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -151,6 +157,13 @@ SPECTACULAR_SETTINGS = {
 BUILDS_WEBHOOK_SECRET = env("BUILDS_WEBHOOK_SECRET", default="")
 BUILDS_WEBHOOK_MAX_BYTES = env.int("BUILDS_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BUILDS_WEBHOOK_MAX_BYTES
+
+# --- Workflows: a transaction PostgreSQL aborts for a deadlock or serialization failure is
+# run again up to this many times in all, pausing about base * 2^n seconds (jittered) between
+# tries; then the answer is 503 `busy` with this Retry-After.
+WORKFLOW_RETRY_ATTEMPTS = env.int("WORKFLOW_RETRY_ATTEMPTS", default=5)
+WORKFLOW_RETRY_BASE_DELAY = env.float("WORKFLOW_RETRY_BASE_DELAY", default=0.05)
+WORKFLOW_BUSY_RETRY_AFTER_SECONDS = env.int("WORKFLOW_BUSY_RETRY_AFTER_SECONDS", default=2)
 
 # --- Deployments: executors and the reconciler (docs/operations.md) ---
 # Executor that runs deployments: "kubernetes", "local" or a dotted path to a class.

@@ -10,7 +10,13 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from utilities.admin import LiveAdminMixin, ReadOnlyMixin, admin_link, status_badge
+from utilities.admin import (
+    LiveAdminMixin,
+    ReadOnlyMixin,
+    admin_link,
+    compact_datetime,
+    status_badge,
+)
 from utilities.live import live_display, region_id
 
 from .. import rules
@@ -68,7 +74,7 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         "release_count",
         "new_tag_count",
         "created_by",
-        "created_at",
+        "created",
     )
     list_filter = ("status",)
     search_fields = ("name",)
@@ -100,6 +106,10 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
     @live_display
     def batch_status(self, obj):
         return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, obj):
+        return compact_datetime(obj.created_at)  # short: the list fits 1280 px
 
     @admin.display(description=_("releases"), ordering="release_count")
     def release_count(self, obj):
@@ -162,6 +172,13 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         if batch is not None:
             extra_context["batch_tools"] = self.tools(request, batch)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_add_permission(self, request, obj=None):
+        # Creating goes through `create_batch` (views.create_batch), never a model form.
+        return request.user.has_perm(rules.ADD_BATCH_PERMISSION)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return views.create_batch(self, request)
 
     def get_urls(self):
         return [

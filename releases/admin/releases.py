@@ -16,6 +16,7 @@ from utilities.live import live_display, region_id
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
+from ..history import history_switch
 from ..models import ReleaseApp
 from . import views
 from .display import (
@@ -66,7 +67,8 @@ class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.
     list_display_links = ("application_name",)
     ordering = ("-batch__created_at", "-batch_id", "application__name")
     list_filter = (NewTagFilter, BatchStatusFilter, "status", "application")
-    search_fields = ("application__name",)
+    search_fields = ("application__name", "image_tag", "latest_image_tag")
+    search_help_text = _("Application name or tag (chosen or latest).")
     actions = ["switch_to_latest"]
     fields = (
         "application_name",
@@ -195,6 +197,7 @@ class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.
             except REFUSALS as error:
                 blocked[refusal(error).message].append(name)
                 continue
+            history_switch(user=request.user, result=result)
             if result.changed:
                 switched.append(f"{name}: {result.previous_image_tag} → {result.release.image_tag}")
             else:

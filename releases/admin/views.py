@@ -1,7 +1,8 @@
-"""The admin's own views: start a stage or cancel a batch, switch a release's tag.
+"""The admin's own views: create a batch, start a stage or cancel it, switch a release's tag,
+and the page that says which permission is missing.
 
 Each takes the model admin it serves (for its site, options and permissions), validates the
-input, calls one service and reports the result as a message.
+input, calls one service, records it in the admin log (`history`) and reports the result.
 """
 
 from django.contrib import messages
@@ -19,8 +20,83 @@ from utilities.errors import REFUSALS, DomainError, refusal
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
-from ..forms import SwitchVersionForm
-from ..models import Batch
+from ..forms import BatchCreateForm, SwitchVersionForm
+from ..history import history_batch_created, history_stage, history_switch
+from ..models import Application, Batch
+
+# What each permission the admin checks lets a person do, in their words.
+PERMISSION_WORDS = {
+    rules.SWITCH_PERMISSION: _("switch a release to another tag"),
+    rules.DEPLOY_PERMISSION: _("start or cancel a batch's rollouts"),
+    rules.ADD_BATCH_PERMISSION: _("create a batch"),
+}
+
+
+def forbidden(model_admin, request, *, permission: str, back_url: str) -> TemplateResponse:
+    """An admin page, answered 403, naming the permission that is missing and the way back."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": gettext("You may not do this"),
+        "permission": permission,
+        "what": PERMISSION_WORDS.get(permission, ""),
+        "back_url": back_url,
+    }
+    return TemplateResponse(request, "admin/releases/forbidden.html", context, status=403)
+
+
+def create_batch(model_admin, request):
+    """Name a batch and tick its apps, each at its latest successful tag unless another is
+    chosen; `services.create_batch` decides, with the API's rules."""
+    changelist_url = reverse("admin:releases_batch_changelist")
+    if not request.user.has_perm(rules.ADD_BATCH_PERMISSION):
+        return forbidden(
+            model_admin, request, permission=rules.ADD_BATCH_PERMISSION, back_url=changelist_url
+        )
+    applications = list(Application.objects.order_by("name"))
+    form = BatchCreateForm(
+        request.POST or None,
+        applications=applications,
+        menu=selectors.application_tag_menu(),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.create_batch(
+                name=form.cleaned_data["name"], apps=form.app_choices(), user=request.user
+            )
+        except REFUSALS as error:
+            refused = refusal(error)
+            details = [str(v) for values in refused.fields.values() for v in values]
+            form.add_error(None, " ".join([refused.message, *details]))
+        else:
+            history_batch_created(user=request.user, result=result)
+            batch = result.batch
+            if result.changed:
+                messages.success(
+                    request,
+                    ngettext(
+                        "Batch %(name)s created with %(count)d application.",
+                        "Batch %(name)s created with %(count)d applications.",
+                        batch.releases.count(),
+                    )
+                    % {"name": batch.name, "count": batch.releases.count()},
+                )
+            else:
+                messages.info(
+                    request,
+                    gettext("Batch %(name)s already exists with these tags.")
+                    % {"name": batch.name},
+                )
+            return HttpResponseRedirect(reverse("admin:releases_batch_change", args=[batch.pk]))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": gettext("Create a batch"),
+        "form": form,
+        "changelist_url": changelist_url,
+    }
+    return TemplateResponse(request, "admin/releases/batch/create.html", context)
+
 
 # Batch transitions a person may start, in button order; the rest follow from deployments.
 ROLLOUTS = {
@@ -41,13 +117,18 @@ CONFIRM_TITLES = {
 
 def rollout(model_admin, request, object_id: int, transition: str):
     """Start a stage or cancel, through the service. POST; cancel asks first on GET."""
-    if not (
-        request.user.has_perm(rules.DEPLOY_PERMISSION) and model_admin.has_view_permission(request)
-    ):
+    if not model_admin.has_view_permission(request):
         raise PermissionDenied
     if transition not in ROLLOUTS:
         raise Http404
     batch = get_object_or_404(Batch, pk=object_id)
+    if not request.user.has_perm(rules.DEPLOY_PERMISSION):
+        return forbidden(
+            model_admin,
+            request,
+            permission=rules.DEPLOY_PERMISSION,
+            back_url=reverse("admin:releases_batch_change", args=[batch.pk]),
+        )
     service = ROLLOUTS[transition][1]
     change_url = reverse("admin:releases_batch_change", args=[batch.pk])
     if request.method == "GET" and transition in CONFIRMED_ROLLOUTS:
@@ -67,6 +148,7 @@ def rollout(model_admin, request, object_id: int, transition: str):
     except REFUSALS as error:
         messages.error(request, refusal(error).message)
     else:
+        history_stage(user=request.user, transition=transition, result=result)
         _report_rollout(request, transition, result)
     return HttpResponseRedirect(change_url)
 
@@ -109,9 +191,7 @@ def _report_rollout(request, transition, result) -> None:
 
 def switch(model_admin, request, object_id: int):
     """Offer this app's successful tags and switch through `services.switch_version`."""
-    if not (
-        request.user.has_perm(rules.SWITCH_PERMISSION) and model_admin.has_view_permission(request)
-    ):
+    if not model_admin.has_view_permission(request):
         raise PermissionDenied
     try:
         view = selectors.release_status(release_id=object_id, user=request.user)
@@ -119,6 +199,10 @@ def switch(model_admin, request, object_id: int):
         raise Http404 from None
     release = view.release
     change_url = reverse("admin:releases_releaseapp_change", args=[release.pk])
+    if not request.user.has_perm(rules.SWITCH_PERMISSION):
+        return forbidden(
+            model_admin, request, permission=rules.SWITCH_PERMISSION, back_url=change_url
+        )
     next_url = request.GET.get("next") or request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -138,6 +222,7 @@ def switch(model_admin, request, object_id: int):
         except REFUSALS as error:
             messages.error(request, refusal(error).message)
             return HttpResponseRedirect(request.get_full_path())
+        history_switch(user=request.user, result=result)
         _report_switch(request, result, batch_status_before=release.batch.status)
         return HttpResponseRedirect(next_url or change_url)
 

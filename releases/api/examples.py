@@ -137,8 +137,14 @@ UNKNOWN_TAG = OpenApiExample(
 BATCH_NOT_WAITING = OpenApiExample(
     "Batch is deploying",
     value=_error(
-        "batch_not_waiting", "The batch is pre_deploying; switch once its stage has finished."
+        "batch_not_waiting", "The batch is deploying to pre; switch once its stage has finished."
     ),
+    response_only=True,
+    status_codes=["409"],
+)
+BATCH_CLOSED = OpenApiExample(
+    "Batch is closed",
+    value=_error("batch_closed", "The batch is completed; it can no longer change."),
     response_only=True,
     status_codes=["409"],
 )
@@ -160,8 +166,7 @@ STATUS = OpenApiExample(
         "switch_blockers": [
             {
                 "code": "batch_not_waiting",
-                "detail": "Versions can only be switched while the batch waits for a stage, "
-                "not while it deploys.",
+                "detail": "The batch is deploying to pre; switch once its stage has finished.",
             },
             {
                 "code": "deployment_in_progress",

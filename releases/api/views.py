@@ -6,10 +6,12 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.parsers import body_checked
 from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
+from releases.history import history_batch_created, history_stage, history_switch
 from releases.models import Application, Batch, ReleaseApp
 from releases.overview import (
     application_overview_get,
@@ -49,7 +51,7 @@ def _stage_schema(summary: str, description: str, conflict, result=examples.BATC
         description=description
         + " Needs `releases.deploy_batch`. Repeating it answers 200 with `changed: false`.",
         request=None,
-        responses={200: BatchResultSerializer, **error_responses(401, 403, 404, 409)},
+        responses={200: BatchResultSerializer, **error_responses(400, 401, 403, 404, 409, 503)},
         examples=[result, conflict],
     )
 
@@ -98,7 +100,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             201: BatchResultSerializer,
             200: BatchResultSerializer,
-            **error_responses(400, 401, 403, 409),
+            **error_responses(400, 401, 403, 409, 503),
         },
         examples=[
             examples.BATCH_CREATE,
@@ -114,6 +116,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             apps=[AppChoice(a["name"], a.get("image_tag")) for a in data["apps"]],
             user=request.user,
         )
+        history_batch_created(user=request.user, result=result)
         return self._result(
             result, status.HTTP_201_CREATED if result.changed else status.HTTP_200_OK
         )
@@ -126,7 +129,10 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"], url_path="start-pre-deploy")
     def start_pre_deploy(self, request, pk):
-        return self._result(services.start_pre_deploy(batch_id=int(pk), user=request.user))
+        body_checked(request)
+        result = services.start_pre_deploy(batch_id=int(pk), user=request.user)
+        history_stage(user=request.user, transition="start_pre_deploy", result=result)
+        return self._result(result)
 
     @_stage_schema(
         "Start the prod stage",
@@ -135,7 +141,10 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"], url_path="start-prod-deploy")
     def start_prod_deploy(self, request, pk):
-        return self._result(services.start_prod_deploy(batch_id=int(pk), user=request.user))
+        body_checked(request)
+        result = services.start_prod_deploy(batch_id=int(pk), user=request.user)
+        history_stage(user=request.user, transition="start_prod_deploy", result=result)
+        return self._result(result)
 
     @_stage_schema(
         "Cancel the batch",
@@ -145,7 +154,10 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk):
-        return self._result(services.cancel_batch(batch_id=int(pk), user=request.user))
+        body_checked(request)
+        result = services.cancel_batch(batch_id=int(pk), user=request.user)
+        history_stage(user=request.user, transition="cancel", result=result)
+        return self._result(result)
 
     def _result(self, result, status_code=status.HTTP_200_OK) -> Response:
         # Re-read: the service's rows are locked copies without counts, releases or users.
@@ -188,19 +200,26 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
         summary="Switch a release to another image tag",
         description=(
             "Checked in this order, the first failure answers and nothing changes: permission "
-            "`releases.switch_version` (403); `expected_image_tag` equals the current tag (409 "
-            "`stale_version`); the target differs from the current tag (else 200 with "
-            "`changed: false`); the target came from a successful build of this app (400 "
-            "`unknown_tag`); the batch waits (409 `batch_not_waiting`); no deployment of the "
+            "`releases.switch_version` (403); the target differs from the current tag (else 200 "
+            "with `changed: false`: the effect already holds, so a retried switch succeeds even "
+            "with the `expected_image_tag` it was first sent with); `expected_image_tag` equals "
+            "the current tag (409 `stale_version`); the target came from a successful build of "
+            "this app (400 `unknown_tag`); the batch is not completed or cancelled (409 "
+            "`batch_closed`); the batch waits (409 `batch_not_waiting`); no deployment of the "
             "release is in progress (409 `deployment_in_progress`). A switch in `prod_waiting` "
-            "sends the batch back to `pre_waiting`."
+            "sends the batch back to `pre_waiting`. The new pre deployment takes the "
+            "application's current `deploy_config`."
         ),
         request=SwitchVersionSerializer,
-        responses={200: SwitchResultSerializer, **error_responses(400, 401, 403, 404, 409)},
+        responses={
+            200: SwitchResultSerializer,
+            **error_responses(400, 401, 403, 404, 409, 503),
+        },
         examples=[
             examples.SWITCH_REQUEST,
             examples.SWITCHED,
             examples.UNKNOWN_TAG,
+            examples.BATCH_CLOSED,
             examples.BATCH_NOT_WAITING,
         ],
     )
@@ -213,6 +232,7 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
             image_tag=data.get("image_tag"),
             expected_image_tag=data.get("expected_image_tag"),
         )
+        history_switch(user=request.user, result=result)
         # Re-read: has_new_tag is computed by the database.
         result = dataclasses.replace(result, release=self.queryset.get(pk=result.release.pk))
         return Response(SwitchResultSerializer(result).data)

@@ -10,6 +10,7 @@ from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
 from utilities.errors import DomainError
+from utilities.transactions import retry_on_conflict
 
 from .. import locks
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
@@ -32,6 +33,7 @@ class AppChoice:
     image_tag: str | None = None
 
 
+@retry_on_conflict
 def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
     """A batch of these apps at these tags (default: each app's latest successful tag).
 
@@ -166,11 +168,12 @@ _STAGES = {
 }
 
 
+@retry_on_conflict
 def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
     """Queue a deployment for each release that needs this stage; the reconciler runs them.
 
     Nothing talks to Kubernetes here. A pending deployment left by a switch is reused; a
-    finished one is superseded by a fresh one with the same config.
+    finished one is superseded by a fresh one. Both run with the application's current config.
     """
     waiting, deploying, batch_transition, needing, release_transition = _STAGES[environment]
     with transaction.atomic(durable=True):
@@ -196,6 +199,9 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
         deployments = []
         for release in to_deploy:
             existing = current.get((release.pk, environment))
+            # Every deployment runs with the application's config as it is now, so a fixed
+            # config reaches the retry of a deployment that failed on it.
+            config = release.application.deploy_config_for(environment)
             reusable = (
                 existing is not None
                 and existing.status == DeploymentStatus.PENDING
@@ -204,14 +210,15 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
             )
             if reusable:
                 deployment = existing
+                if deployment.config != config:
+                    deployment.config = config  # not launched yet: it may still change
+                    deployment.save(update_fields=["config"])
             else:
                 deployment = deployment_create(
                     release=release,
                     environment=environment,
                     image_tag=release.image_tag,
-                    config=existing.config
-                    if existing
-                    else release.application.deploy_config_for(environment),
+                    config=config,
                     user=user,
                     replacing=[existing] if existing else [],
                 )
@@ -232,6 +239,7 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
     return BatchResult(changed=True, batch=batch, deployments=deployments)
 
 
+@retry_on_conflict
 def cancel_batch(*, batch_id: int, user) -> BatchResult:
     """Cancel the batch and its unfinished deployments; their Jobs are deleted after commit."""
     with transaction.atomic(durable=True):

@@ -1,4 +1,5 @@
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -8,7 +9,9 @@ from django.utils import timezone
 from builds.metrics import builds_notified
 from builds.models import Build, BuildImage
 from builds.notifications import BuildNotification
-from builds.services import build_record
+from builds.services import BuildRecord, build_record
+from utilities.errors import DomainError
+from utilities.transactions import retry_on_conflict
 
 from ..choices import OPEN_BATCH_STATUSES
 from ..metrics import new_tags_detected
@@ -39,9 +42,22 @@ def ingest_build_notification(*, notification: BuildNotification) -> IngestResul
     One transaction: the whole notification lands or none of it. A constant number of
     statements, whatever the number of apps or the size of history.
     """
-    with transaction.atomic(durable=True):
-        record = build_record(notification=notification)
-        new_tags = new_tags_detect(build=record.build) if record.became_success else []
+    try:
+        record, new_tags = _ingest(notification=notification)
+    except DomainError as error:  # conflicting_image, or busy once the retries ran out
+        result = "busy" if error.code == "busy" else "rejected"
+        builds_notified.labels(status=notification.status, result=result).inc()
+        logger.warning(
+            "build_notified",
+            extra={
+                "repo": notification.repo,
+                "build_number": notification.number,
+                "build_status": notification.status,
+                "result": result,
+                "code": error.code,
+            },
+        )
+        raise
 
     result = "created" if record.created else "updated"
     if record.duplicate or record.stale:
@@ -77,15 +93,30 @@ def ingest_build_notification(*, notification: BuildNotification) -> IngestResul
     )
 
 
-def new_tags_detect(*, build: Build) -> list[NewTag]:
-    """Point every release of the build's apps in an open batch at this build, unless it
+@retry_on_conflict
+def _ingest(*, notification: BuildNotification) -> tuple[BuildRecord, list[NewTag]]:
+    with transaction.atomic(durable=True):
+        record = build_record(notification=notification)
+        new_tags = []
+        if record.detect_application_ids:
+            new_tags = new_tags_detect(
+                build=record.build, application_ids=record.detect_application_ids
+            )
+    return record, new_tags
+
+
+def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[NewTag]:
+    """Point every release of these apps of the build in an open batch at this build, unless it
     already knows a higher-numbered one (late deliveries never move "latest" backwards).
 
-    Caller holds a transaction. Three statements, whatever the number of apps or releases.
+    Caller holds a transaction and the locks of these applications (so no batch of them is
+    being created meanwhile). Three statements, whatever the number of apps or releases.
     """
     images = {
         i.application_id: i
-        for i in BuildImage.objects.filter(build=build).select_related("application")
+        for i in BuildImage.objects.filter(
+            build=build, application_id__in=list(application_ids)
+        ).select_related("application")
     }
     if not images:
         return []

@@ -8,6 +8,7 @@ from django.utils import timezone
 from deployments.choices import DeploymentStatus, Environment
 from deployments.models import Deployment
 from utilities.errors import DomainError
+from utilities.transactions import retry_on_conflict
 
 from .. import locks
 from ..choices import BatchStatus, ReleaseStatus
@@ -25,6 +26,7 @@ class OutcomeResult:
     batch: Batch
 
 
+@retry_on_conflict
 def apply_deployment_outcome(*, deployment_id: int, outcome: str, error: str = "") -> OutcomeResult:
     """Record how a deployment's Job ended and carry it up: deployment -> release -> batch.
 

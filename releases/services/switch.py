@@ -10,6 +10,7 @@ from deployments.choices import Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create
 from utilities.errors import DomainError
+from utilities.transactions import retry_on_conflict
 
 from .. import locks, rules
 from ..choices import BatchStatus
@@ -83,21 +84,18 @@ def switch_rejected(*, release_id, user, image_tag: str | None, code: str) -> No
     )
 
 
+@retry_on_conflict
 def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
     if blocker := rules.permission_blocker(user):
-        raise DomainError(blocker.code, "You need the switch_version permission to switch.")
+        raise blocker.error()
 
     with transaction.atomic(durable=True):
         batch = locks.release_batch_lock(release_id=release_id)
         release = locks.release_lock(release_id=release_id)
         current_tag = release.image_tag
 
-        if expected_image_tag is not None and expected_image_tag != current_tag:
-            raise DomainError(
-                "stale_version",
-                f"The release is at {current_tag}, not {expected_image_tag}; reload and retry.",
-            )
-
+        # The effect already holds: a retried switch (its first answer lost) is a success,
+        # whatever its precondition said and whatever the batch does now.
         target = image_tag or release.latest_image_tag
         if not target or target == current_tag:
             return SwitchResult(
@@ -105,6 +103,12 @@ def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
                 release=release,
                 previous_image_tag=current_tag,
                 batch_status=batch.status,
+            )
+
+        if expected_image_tag is not None and expected_image_tag != current_tag:
+            raise DomainError(
+                "stale_version",
+                f"The release is at {current_tag}, not {expected_image_tag}; reload and retry.",
             )
 
         build = _successful_build_of(application_id=release.application_id, image_tag=target)
@@ -115,15 +119,15 @@ def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
                 fields={"image_tag": ["Not a tag of a successful build of this application."]},
             )
 
-        if blocker := rules.batch_waiting_blocker(batch.status):
-            raise DomainError(
-                blocker.code, f"The batch is {batch.status}; switch once its stage has finished."
-            )
+        if blocker := rules.batch_closed_blocker(batch.status) or rules.batch_waiting_blocker(
+            batch.status
+        ):
+            raise blocker.error()
 
         current = locks.current_deployments_lock(release_ids=[release.pk])
         in_progress = Deployment.objects.filter(release_app=release).in_progress().exists()
         if blocker := rules.deployment_blocker(in_progress):
-            raise DomainError(blocker.code)
+            raise blocker.error()
 
         return _switch_effects(
             batch=batch, release=release, build=build, target=target, current=current, user=user
@@ -146,13 +150,13 @@ def _switch_effects(
             extra={"batch_id": batch.pk, "to": batch.status, "reason": "reopen_pre"},
         )
 
-    pre = next((d for d in current if d.environment == Environment.PRE), None)
-    config = pre.config if pre else release.application.deploy_config_for(Environment.PRE)
     deployment = deployment_create(
         release=release,
         environment=Environment.PRE,
         image_tag=target,
-        config=config,
+        # The application's config now, never the old deployment's: a fixed config must reach
+        # the next try.
+        config=release.application.deploy_config_for(Environment.PRE),
         user=user,
         replacing=current,
     )

@@ -52,7 +52,7 @@ def test_deployment_list_filters_current_and_superseded(client, viewer, chain):
 
     assert new in current and old not in current
     assert list(superseded) == [old]
-    line = row(client.get(changelist), f"#{old.pk} pre")
+    line = row(client.get(changelist), f">#{old.pk} Pre<")
     assert f'href="{deployment_url(new)}"' in line
 
 

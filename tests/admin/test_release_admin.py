@@ -7,7 +7,7 @@ from deployments.models import Deployment
 from deployments.services import deployment_mark_running
 from releases.choices import BatchStatus, ReleaseStatus
 from releases.models import ReleaseApp
-from releases.services import create_batch, start_pre_deploy, switch_version
+from releases.services import cancel_batch, create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
 from tests.admin.pages import messages_of, row, text
 from tests.helpers import notify, run_stage
@@ -15,9 +15,7 @@ from tests.helpers import notify, run_stage
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:releases_releaseapp_changelist")
-BATCH_NOT_WAITING = (
-    "Versions can only be switched while the batch waits for a stage, not while it deploys."
-)
+BATCH_NOT_WAITING = "The batch is deploying to pre; switch once its stage has finished."
 
 
 @pytest.fixture
@@ -223,6 +221,31 @@ def test_a_blocked_switch_changes_nothing(client, switcher, engineer, batch, api
     assert snapshot() == before
     assert messages_of(response) == [BATCH_NOT_WAITING]
     assert response.redirect_chain == [(switch_url(api), 302)]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_switch_in_a_closed_batch_says_the_batch_can_no_longer_change(
+    client, switcher, engineer, batch, api, language
+):
+    cancel_batch(batch_id=batch.pk, user=engineer)
+    client.force_login(switcher)
+    before = snapshot()
+    words = {
+        "en": "The batch is cancelled; it can no longer change.",
+        "zh-hans": "批次已处于“已取消”状态，不能再更改。",  # noqa: RUF001
+    }[language]
+
+    page = client.get(switch_url(api), HTTP_ACCEPT_LANGUAGE=language)
+    response = client.post(
+        switch_url(api),
+        {"image_tag": "v2", "expected_image_tag": "v1"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    assert words in text(page)
+    assert snapshot() == before
+    assert messages_of(response) == [words]
 
 
 def test_a_stale_form_changes_nothing(client, switcher, engineer, api):

@@ -76,6 +76,33 @@ def test_the_same_notification_again_is_a_duplicate(drone, open_release):
     assert Build.objects.filter(number=11).count() == 1
 
 
+def test_a_resent_build_with_a_new_app_merges_it(drone, open_release):
+    post(drone, payload(11, apps={"api": "v2"}))
+    web = open_release.batch.releases.get(application__name="web")
+
+    response = post(drone, payload(11, apps={"api": "v2", "web": "w2"}))
+
+    assert response.status_code == 200
+    assert (response.json()["duplicate"], response.json()["new_tags"]) == (
+        False,
+        [{"app": "web", "image_tag": "w2", "release_ids": [web.pk]}],
+    )
+    assert BuildImage.objects.filter(build__number=11).count() == 2
+
+
+def test_a_resent_build_with_another_tag_for_an_app_is_409_and_writes_nothing(drone, open_release):
+    post(drone, payload(11, apps={"api": "v2"}))
+
+    response = post(drone, payload(11, apps={"api": "v3", "web": "w2"}))
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "conflicting_image"
+    assert "api" in response.json()["detail"] and "v2" in response.json()["detail"]
+    assert list(
+        BuildImage.objects.filter(build__number=11).values_list("application__name", "image_tag")
+    ) == [("api", "v2")]
+
+
 def test_a_progressing_status_is_applied_and_detects_once(drone, open_release):
     running = post(drone, payload(11, status="running"))
     success = post(drone, payload(11, status="success"))

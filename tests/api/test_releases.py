@@ -96,6 +96,28 @@ def test_switch_again_to_the_same_tag_is_200_unchanged(client_with, release):
     assert _state(release) == before
 
 
+def test_a_switch_sent_again_after_a_lost_answer_is_200_unchanged(client_with, release):
+    client = client_with(*SWITCHER)
+    body = {"image_tag": "v2", "expected_image_tag": "v1"}
+    first = client.post(switch_url(release), body, format="json")
+
+    again = client.post(switch_url(release), body, format="json")
+
+    assert (first.status_code, first.json()["changed"]) == (200, True)
+    assert (again.status_code, again.json()["changed"]) == (200, False)
+    assert again.json()["release"]["image_tag"] == "v2"
+
+
+def test_switch_in_a_completed_batch_is_409_batch_closed(client_with, release):
+    Batch.objects.filter(pk=release.batch_id).update(status=BatchStatus.COMPLETED)
+
+    response = client_with(*SWITCHER).post(switch_url(release), {}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "batch_closed"
+    assert response.json()["detail"] == "The batch is completed; it can no longer change."
+
+
 def test_switch_without_permission_is_403(client_with, release):
     before = _state(release)
 

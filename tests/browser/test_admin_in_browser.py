@@ -51,7 +51,7 @@ def test_switch_is_disabled_and_says_why_while_the_batch_deploys(new_page, scree
     button = page.get_by_role("button", name="Switch version")
     expect(button).to_be_disabled()
     expect(page.locator("#result_list .rt-reason")).to_have_text(
-        "Versions can only be switched while the batch waits for a stage, not while it deploys."
+        "The batch is deploying to pre; switch once its stage has finished."
     )
     expect(page.locator("#result_list a.rt-button")).to_have_count(0)
     screenshot(page, "switch-blocked")

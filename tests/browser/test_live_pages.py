@@ -74,7 +74,7 @@ def test_the_release_page_shows_deployment_progress(new_page, batch):
 
     expect(page.locator(".field-release_status")).to_contain_text("Deploying to pre", timeout=FAST)
     expect(page.locator("table.rt-deployments")).to_contain_text("v2.3.0")
-    expect(page.locator(".rt-blocked")).to_contain_text("not while it deploys")
+    expect(page.locator(".rt-blocked")).to_contain_text("switch once its stage has finished")
 
 
 def release_list_row(page, app: str):

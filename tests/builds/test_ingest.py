@@ -94,6 +94,59 @@ def test_duplicate_notification_changes_nothing(user):
     assert Build.objects.filter(number=2).count() == 1
 
 
+def test_a_resent_build_merges_apps_it_did_not_have_and_detects_their_new_tags(user):
+    notify(1, {"api": "v1", "web": "w1"})
+    batch = _batch(user, apps=("api", "web"))
+    notify(2, {"api": "v2"})
+
+    # A second pipeline of build 2, or its notify step re-run with the corrected apps.
+    again = notify(2, {"api": "v2", "web": "w2", "worker": "k2"})
+
+    assert not (again.created or again.duplicate or again.stale)
+    assert [(t.app, t.image_tag) for t in again.new_tags] == [("web", "w2")]
+    assert dict(
+        BuildImage.objects.filter(build__number=2).values_list("application__name", "image_tag")
+    ) == {"api": "v2", "web": "w2", "worker": "k2"}
+    assert (_release(batch, "web").latest_image_tag, _release(batch, "web").has_new_tag) == (
+        "w2",
+        True,
+    )
+    assert _release(batch, "api").latest_image_tag == "v2"
+
+
+def test_a_resent_unfinished_build_merges_apps_and_detects_them_once_it_succeeds(user):
+    notify(1, {"api": "v1", "web": "w1"})
+    batch = _batch(user, apps=("api", "web"))
+
+    running = notify(2, {"web": "w2"}, status="running")
+    merged = notify(2, {"api": "v2"}, status="running")
+    success = notify(2, {}, status="success")
+
+    assert running.new_tags == [] and merged.new_tags == [] and not merged.duplicate
+    assert sorted((t.app, t.image_tag) for t in success.new_tags) == [("api", "v2"), ("web", "w2")]
+    assert {r.latest_image_tag for r in batch.releases.all()} == {"v2", "w2"}
+
+
+def test_a_resent_build_naming_a_recorded_app_at_another_tag_is_refused_whole(user):
+    from utilities.errors import DomainError
+
+    notify(1, {"api": "v1", "web": "w1"})
+    batch = _batch(user, apps=("api", "web"))
+    notify(2, {"api": "v2"})
+
+    with pytest.raises(DomainError) as err:
+        notify(2, {"api": "v3", "web": "w2", "newcomer": "n1"})
+
+    assert err.value.code == "conflicting_image"
+    assert err.value.status_code == 409
+    assert BuildImage.objects.filter(build__number=2).count() == 1
+    assert not Application.objects.filter(name="newcomer").exists()
+    assert (_release(batch, "api").latest_image_tag, _release(batch, "web").latest_image_tag) == (
+        "v2",
+        "w1",
+    )
+
+
 def test_progressing_status_is_applied_and_detects_once(user):
     notify(1, {"api": "v1"})
     batch = _batch(user)

@@ -42,6 +42,7 @@ OPEN_BATCHES = 3
 EXPECTED_REFUSALS = {
     "stale_version",
     "unknown_tag",
+    "batch_closed",
     "batch_not_waiting",
     "deployment_in_progress",
     "invalid_transition",

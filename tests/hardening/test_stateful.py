@@ -157,6 +157,7 @@ class Workflows(RuleBasedStateMachine):
                 "permission_denied",
                 "stale_version",
                 "unknown_tag",
+                "batch_closed",
                 "batch_not_waiting",
                 "deployment_in_progress",
             }, error.code

@@ -2,6 +2,7 @@
 
 import io
 import json
+import shlex
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -9,6 +10,7 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from builds.models import Build, BuildImage
 from releases.models import Application, Batch, ReleaseApp
@@ -20,8 +22,8 @@ from tests.helpers import notify
 pytestmark = pytest.mark.django_db
 
 
-def run(*args, **options) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
+def run(*args, stderr=None, **options) -> tuple[str, str]:
+    out, err = io.StringIO(), stderr or io.StringIO()
     call_command(*args, stdout=out, stderr=err, **options)
     return out.getvalue(), err.getvalue()
 
@@ -162,6 +164,36 @@ def test_backfill_takes_the_highest_successful_build_and_a_second_run_changes_no
     assert "0 of 3 releases changed." in out
 
 
+class Terminal(io.StringIO):
+    """What a command's stderr is when a person runs it at a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_backfill_progress_is_a_line_per_chunk_when_not_on_a_terminal(drifted):
+    _, err = run("backfill_latest_tags", "--chunk-size", "2")
+
+    assert err.splitlines() == ["examined 2/3 releases", "examined 3/3 releases"]
+    assert "\r" not in err
+
+
+def test_backfill_progress_is_a_bar_on_a_terminal(drifted):
+    terminal = Terminal()
+    out, _ = run("backfill_latest_tags", "--chunk-size", "2", stderr=terminal)
+
+    bar = terminal.getvalue()
+    assert "\r" in bar and "examined releases: 100%" in bar and "3/3" in bar
+    assert "examined 2/3 releases\n" not in bar
+    assert "3 of 3 releases changed." in out
+
+
+def test_backfill_progress_is_silent_at_verbosity_0(drifted):
+    _, err = run("backfill_latest_tags", verbosity=0)
+
+    assert err == ""
+
+
 def test_backfill_of_one_batch_leaves_the_others(drifted):
     out, _ = run("backfill_latest_tags", "--batch", str(drifted["two"].pk))
 
@@ -218,6 +250,46 @@ def test_seed_demo_users_have_the_documented_permissions():
     assert users["drone"].has_perm("builds.notify_build")
     assert not users["drone"].has_usable_password()
     assert Token.objects.get(user=users["drone"]).key == "demo-token-drone"
+
+
+def _printed_builds(out: str) -> list[dict]:
+    """The JSON bodies of the printed curl commands that send a build."""
+    commands = out.replace("\\\n", " ").splitlines()
+    return [
+        json.loads(words[words.index("-d") + 1])
+        for words in (shlex.split(c) for c in commands if "/builds/notify" in c)
+    ]
+
+
+def test_seed_demo_prints_the_newest_build_and_two_builds_that_each_bring_a_new_tag():
+    out, _ = run("seed_demo", "--force", "--base-url", "http://127.0.0.1:9999")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Bearer demo-token-drone")
+    web = ReleaseApp.objects.get(batch__name="Demo release", application__name="web")
+
+    assert "Newest build: #104 of acme/shop (api v1.5.0)." in out
+    first, second = _printed_builds(out)
+    assert (first["build_number"], second["build_number"]) == (105, 106)
+    seen = []
+    for body in (first, second):
+        assert api.post("/api/v1/builds/notify", body, format="json").status_code == 201
+        web.refresh_from_db()
+        seen.append((web.latest_image_tag, web.has_new_tag))
+    assert seen == [("v2.4.0-b105", True), ("v2.4.0-b106", True)]
+    assert "web gets the new tag v2.4.0-b105" in out
+    assert "web's new tag becomes v2.4.0-b106" in out
+    assert f"/api/v1/releases/{web.pk}/switch-version" in out
+
+    # Run again (as `make run` does), the next two builds are the ones printed.
+    again, _ = run("seed_demo", "--force")
+    assert [b["build_number"] for b in _printed_builds(again)] == [107, 108]
+    assert "Newest build: #106 of acme/shop (web v2.4.0-b106)." in again
+    assert "/start-pre-deploy" in again
+
+    # A demo played up to prod is offered the prod stage next.
+    Batch.objects.filter(name="Demo release").update(status="prod_waiting")
+    later, _ = run("seed_demo", "--force")
+    assert "/start-prod-deploy" in later and "/start-pre-deploy" not in later
 
 
 @override_settings(DEBUG=False)

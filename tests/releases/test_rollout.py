@@ -190,3 +190,40 @@ def test_completed_batch_cannot_be_cancelled(user, executor):
 
     assert err.value.code == "invalid_transition"
     assert _batch_status(batch) == BatchStatus.COMPLETED
+
+
+def _set_config(app: str, config: dict) -> None:
+    from releases.models import Application
+
+    Application.objects.filter(name=app).update(deploy_config=config)
+
+
+@pytest.mark.parametrize("environment", ["pre", "prod"])
+def test_a_stage_restart_takes_the_fixed_config_of_the_application(user, executor, environment):
+    notify(1, {"api": "v1"})
+    _set_config("api", {"pre": {"namespace": "typo-pre"}, "prod": {"namespace": "typo-prod"}})
+    batch = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch
+    if environment == "prod":
+        run_stage(start_pre_deploy(batch_id=batch.pk, user=user))
+        start = start_prod_deploy
+    else:
+        start = start_pre_deploy
+    run_stage(start(batch_id=batch.pk, user=user), {"api": "failed"})
+
+    _set_config("api", {"pre": {"namespace": "shop-pre"}, "prod": {"namespace": "shop-prod"}})
+    retry = start(batch_id=batch.pk, user=user)
+
+    assert [d.config for d in retry.deployments] == [{"namespace": f"shop-{environment}"}]
+
+
+def test_a_pending_deployment_left_by_a_switch_starts_with_the_current_config(user, executor):
+    notify(1, {"api": "v1"})
+    batch = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch
+    notify(2, {"api": "v2"})
+    switched = switch_version(release_id=batch.releases.get().pk, user=user).deployment
+    _set_config("api", {"pre": {"namespace": "shop-pre"}})
+
+    stage = start_pre_deploy(batch_id=batch.pk, user=user)
+
+    assert [d.pk for d in stage.deployments] == [switched.pk]
+    assert Deployment.objects.get(pk=switched.pk).config == {"namespace": "shop-pre"}

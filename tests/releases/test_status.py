@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from deployments.models import Deployment
-from releases.models import Application
+from releases.models import Application, Batch
 from releases.selectors import application_tag_choices, release_status
 from releases.services import create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
@@ -65,6 +65,41 @@ def test_blockers_match_what_the_switch_answers(release, user):
     assert err.value.code == view.switch_blockers[0].code
 
 
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_a_closed_batch_is_the_blocker_in_the_words_of_the_switch(release, user, status):
+    Batch.objects.filter(pk=release.batch_id).update(status=status)
+    Deployment.objects.create(
+        release_app=release,
+        application_id=release.application_id,
+        environment="pre",
+        image_tag="v1",
+        status="running",
+        job_name="j",
+    )
+    view = release_status(release_id=release.pk, user=user)
+
+    with pytest.raises(DomainError) as err:
+        switch_version(release_id=release.pk, user=user)
+
+    assert [(b.code, b.detail) for b in view.switch_blockers] == [
+        ("batch_closed", f"The batch is {status}; it can no longer change.")
+    ]
+    assert (err.value.code, err.value.detail) == ("batch_closed", view.switch_blockers[0].detail)
+
+
+def test_a_deploying_batch_is_named_as_people_read_it(release, user):
+    start_pre_deploy(batch_id=release.batch_id, user=user)
+    view = release_status(release_id=release.pk, user=user)
+
+    with pytest.raises(DomainError) as err:
+        switch_version(release_id=release.pk, user=user)
+
+    [blocker] = view.switch_blockers
+    assert blocker.code == err.value.code == "batch_not_waiting"
+    assert blocker.detail == err.value.detail
+    assert "deploying to pre" in blocker.detail and "pre_deploying" not in blocker.detail
+
+
 def test_history_is_newest_first_and_capped(release, user):
     for tag in ["v2", "v1"] * 30:
         switch_version(release_id=release.pk, user=user, image_tag=tag)
@@ -117,3 +152,17 @@ def test_tag_choices_are_the_newest_successful_builds_and_bounded():
 
     assert len(tags) == 50
     assert tags[:2] == ["v59", "v58"] and tags[-1] == "v10"
+
+
+def test_blockers_are_translated_status_names_included(release, user):
+    from django.utils import translation
+
+    from tests.admin.pages import compile_translations_if_stale
+
+    compile_translations_if_stale()
+    Batch.objects.filter(pk=release.batch_id).update(status="completed")
+
+    with translation.override("zh-hans"):
+        [blocker] = release_status(release_id=release.pk, user=user).switch_blockers
+
+    assert blocker.detail == "批次已处于“已完成”状态，不能再更改。"  # noqa: RUF001

@@ -85,37 +85,59 @@ def test_1_comes_before_everything_else(release):
     )
 
 
-def test_2_stale_expected_tag_is_a_conflict(release):
-    error = _rejected("stale_version", release, expected_image_tag="v0")
-    assert error.status_code == 409
-
-
-def test_2_stale_comes_before_no_op(release):
-    _rejected("stale_version", release, image_tag="v1", expected_image_tag="v0")
-
-
-def test_3_switch_to_the_current_tag_is_a_successful_no_op(release, user):
+def test_2_switch_to_the_current_tag_is_a_successful_no_op(release, user):
     result = switch_version(release_id=release.pk, user=user, image_tag="v1")
     assert (result.changed, result.deployment, result.previous_image_tag) == (False, None, "v1")
 
 
-def test_3_a_retried_switch_succeeds_whatever_the_batch_does_now(release, user):
+def test_2_a_retried_switch_with_its_expected_tag_is_a_successful_no_op(release, user):
+    # The first answer was lost; the client sends the very same request again.
+    first = switch_version(
+        release_id=release.pk, user=user, image_tag="v2", expected_image_tag="v1"
+    )
+
+    retry = switch_version(
+        release_id=release.pk, user=user, image_tag="v2", expected_image_tag="v1"
+    )
+
+    assert first.changed and not retry.changed
+    assert (retry.release.image_tag, retry.previous_image_tag) == ("v2", "v2")
+
+
+def test_2_a_retried_switch_succeeds_whatever_the_batch_does_now(release, user):
     first = switch_version(release_id=release.pk, user=user, expected_image_tag="v1")
     start_pre_deploy(batch_id=release.batch_id, user=user)
 
-    retry = switch_version(release_id=release.pk, user=user, image_tag="v2")
+    retry = switch_version(
+        release_id=release.pk, user=user, image_tag="v2", expected_image_tag="v1"
+    )
 
     assert first.changed and not retry.changed
     assert retry.batch_status == BatchStatus.PRE_DEPLOYING
 
 
-def test_3_no_known_target_is_a_no_op(user, executor):
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_2_no_op_answers_even_in_a_closed_batch(release, user, status):
+    Batch.objects.filter(pk=release.batch_id).update(status=status)
+    assert not switch_version(release_id=release.pk, user=user, image_tag="v1").changed
+
+
+def test_2_no_known_target_is_a_no_op(user, executor):
     notify(1, {"solo": "s1"})
     batch = create_batch(name="solo", apps=[AppChoice("solo")], user=user).batch
     release = batch.releases.get()
     ReleaseApp.objects.filter(pk=release.pk).update(latest_image_tag="", latest_build=None)
 
     assert switch_version(release_id=release.pk, user=user).changed is False
+
+
+def test_3_stale_expected_tag_is_a_conflict(release):
+    error = _rejected("stale_version", release, expected_image_tag="v0")
+    assert error.status_code == 409
+
+
+def test_3_stale_comes_before_unknown_tag(release):
+    _rejected("stale_version", release, image_tag="v9", expected_image_tag="v0")
 
 
 def test_4_unknown_tag_is_a_bad_request(release):
@@ -129,14 +151,42 @@ def test_4_a_tag_of_a_failed_build_or_another_app_is_unknown(release):
     _rejected("unknown_tag", release, image_tag="w1")
 
 
-@pytest.mark.parametrize("status", ["pre_deploying", "prod_deploying", "completed", "cancelled"])
-def test_5_only_a_waiting_batch_allows_a_switch(release, status):
+def test_4_unknown_tag_answers_before_batch_status(release):
+    Batch.objects.filter(pk=release.batch_id).update(status="completed")
+    _rejected("unknown_tag", release, image_tag="v9")
+
+
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+def test_5_a_closed_batch_says_it_can_no_longer_change(release, status):
+    Batch.objects.filter(pk=release.batch_id).update(status=status)
+    # Even with a Job in flight: a closed batch is the first thing to know.
+    Deployment.objects.create(
+        release_app=release,
+        application_id=release.application_id,
+        environment="pre",
+        image_tag="v1",
+        status="running",
+        job_name="j",
+    )
+
+    error = _rejected("batch_closed", release)
+
+    assert error.status_code == 409
+    assert error.detail == f"The batch is {status}; it can no longer change."
+
+
+@pytest.mark.parametrize(
+    ("status", "human"),
+    [("pre_deploying", "deploying to pre"), ("prod_deploying", "deploying to prod")],
+)
+def test_6_only_a_waiting_batch_allows_a_switch(release, status, human):
     Batch.objects.filter(pk=release.batch_id).update(status=status)
     error = _rejected("batch_not_waiting", release)
     assert error.status_code == 409
+    assert f"The batch is {human};" in error.detail and status not in error.detail
 
 
-def test_5_unknown_tag_answers_before_batch_status(release):
+def test_6_unknown_tag_answers_before_batch_status(release):
     Batch.objects.filter(pk=release.batch_id).update(status="pre_deploying")
     _rejected("unknown_tag", release, image_tag="v9")
 
@@ -144,7 +194,7 @@ def test_5_unknown_tag_answers_before_batch_status(release):
 @pytest.mark.parametrize(
     ("status", "job_name"), [("running", "rt-deploy-1"), ("pending", "rt-deploy-1")]
 )
-def test_6_a_deployment_in_progress_blocks(release, status, job_name):
+def test_7_a_deployment_in_progress_blocks(release, status, job_name):
     # A waiting batch cannot normally hold one; any of the release's rows counts, current or not.
     Deployment.objects.create(
         release_app=release,
@@ -159,7 +209,7 @@ def test_6_a_deployment_in_progress_blocks(release, status, job_name):
     assert error.status_code == 409
 
 
-def test_6_a_pending_deployment_without_job_does_not_block(release, user):
+def test_7_a_pending_deployment_without_job_does_not_block(release, user):
     Deployment.objects.create(
         release_app=release,
         application_id=release.application_id,
@@ -185,14 +235,14 @@ def test_switch_in_pre_waiting_updates_tag_and_queues_a_pre_deployment(release, 
     assert result.batch_status == BatchStatus.PRE_WAITING
 
 
-def test_switch_after_pre_supersedes_and_copies_config_and_reopens_pre(release, user):
-    release.application.deploy_config = {"pre": {"namespace": "default-pre"}}
+def test_switch_after_pre_supersedes_and_takes_the_current_config_and_reopens_pre(release, user):
+    release.application.deploy_config = {"pre": {"namespace": "typo-pre"}}
     release.application.save()
     run_stage(start_pre_deploy(batch_id=release.batch_id, user=user))
-    old = Deployment.objects.get(
-        release_app=release, application_id=release.application_id, environment="pre"
-    )
-    Deployment.objects.filter(pk=old.pk).update(config={"namespace": "tuned-pre"})
+    old = Deployment.objects.get(release_app=release, environment="pre")
+    # The config is fixed after the old deployment ran: the new one must run with the fix.
+    release.application.deploy_config = {"pre": {"namespace": "shop-pre"}}
+    release.application.save()
     assert _fresh(release).batch.status == BatchStatus.PROD_WAITING
 
     result = switch_version(release_id=release.pk, user=user)
@@ -203,7 +253,8 @@ def test_switch_after_pre_supersedes_and_copies_config_and_reopens_pre(release, 
     # The old deployment succeeded and stays succeeded; superseding is a separate fact.
     assert (old.status, old.superseded_by_id) == ("succeeded", result.deployment.pk)
     assert old.superseded_at is not None and old.cleanup_pending
-    assert result.deployment.config == {"namespace": "tuned-pre"}
+    assert old.config == {"namespace": "typo-pre"}
+    assert result.deployment.config == {"namespace": "shop-pre"}
     # The new deployment waits for the next stage start: nothing was launched.
     assert result.deployment.status == "pending" and not result.deployment.job_name
 
@@ -364,3 +415,49 @@ def test_job_deletions_in_the_request_stop_at_their_time_budget(
     # The switch is done; the Job is left for the reconciler instead of holding the response.
     assert result.changed and RecordingExecutor.cancelled_ids() == []
     assert old.cleanup_pending is True
+
+
+def test_a_job_cleanup_that_fails_outright_after_commit_never_fails_the_switch(
+    release, user, settings, django_capture_on_commit_callbacks
+):
+    old = _release_after_pre(release, user)
+    settings.DEPLOY_EXECUTOR = "tests.fakes.NoSuchExecutor"  # a misconfigured web process
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = switch_version(release_id=release.pk, user=user)
+
+    old.refresh_from_db()
+    assert result.changed and _fresh(release).image_tag == "v2"
+    assert old.cleanup_pending is True  # the reconciler deletes it
+
+
+def test_a_bulk_switch_spends_one_time_budget_for_the_whole_request(
+    client, settings, executor, user, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from tests.admin.pages import staff
+
+    apps = ["api", "web", "db"]
+    notify(1, {a: f"{a}-1" for a in apps})
+    batch = create_batch(name="Nov", apps=[AppChoice(a) for a in apps], user=user).batch
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=user))
+    notify(2, {a: f"{a}-2" for a in apps})
+    settings.DEPLOY_CLEANUP_BUDGET_SECONDS = 0.2
+    RecordingExecutor.cancel_seconds = 0.3  # each deletion alone outlasts the budget
+    client.force_login(staff("switcher", "releases.switch_version"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:releases_releaseapp_changelist"),
+            {
+                "action": "switch_to_latest",
+                "_selected_action": list(batch.releases.values_list("pk", flat=True)),
+            },
+        )
+
+    assert response.status_code == 302
+    assert set(batch.releases.values_list("image_tag", flat=True)) == {"api-2", "web-2", "db-2"}
+    # One deletion started within the request's budget; the reconciler deletes the others.
+    assert len(RecordingExecutor.cancelled_ids()) == 1
+    assert Deployment.objects.filter(cleanup_pending=True).count() == 2

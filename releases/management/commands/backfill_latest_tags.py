@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from releases.models import Batch
 from releases.services import backfill_latest_tags
 from releases.services.backfill import DEFAULT_CHUNK_SIZE
+from utilities.progress import Progress
 
 
 class Command(BaseCommand):
@@ -31,15 +32,13 @@ class Command(BaseCommand):
             raise CommandError("--chunk-size must be at least 1.")
         if batch is not None and not Batch.objects.filter(pk=batch).exists():
             raise CommandError(f"Batch {batch} does not exist.")
-        verbose = options["verbosity"] >= 1
-
-        def progress(done: int, total: int) -> None:
-            if verbose:
-                self.stderr.write(f"examined {done}/{total} releases")
-
-        result = backfill_latest_tags(
-            batch_id=batch, dry_run=dry_run, chunk_size=chunk_size, progress=progress
-        )
+        # A bar on a terminal, a line per chunk otherwise (both on stderr).
+        with Progress(
+            self.stderr, verb="examined", noun="releases", enabled=options["verbosity"] >= 1
+        ) as progress:
+            result = backfill_latest_tags(
+                batch_id=batch, dry_run=dry_run, chunk_size=chunk_size, progress=progress
+            )
         verb = "would change" if dry_run else "changed"
         for change in result.changes:
             self.stdout.write(

@@ -12,12 +12,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Max
 from rest_framework.authtoken.models import Token
 
 from builds.models import Build
 from builds.notifications import AppImage, BuildNotification
-from releases.choices import OPEN_BATCH_STATUSES
+from releases.choices import OPEN_BATCH_STATUSES, BatchStatus
 from releases.models import Batch
 from releases.services import create_batch, ingest_build_notification
 from releases.services.batches import AppChoice
@@ -35,6 +34,7 @@ VIEW_PERMISSIONS = [
 GROUPS = {
     "Release engineers": [
         *VIEW_PERMISSIONS,
+        "releases.add_batch",
         "releases.switch_version",
         "releases.deploy_batch",
     ],
@@ -50,7 +50,7 @@ USERS = {
         "Release engineers",
         True,
         False,
-        "may switch versions and start stages",
+        "may create batches, switch versions and start stages",
     ),
     "bob": ("bob-demo", "demo-token-bob", "Viewers", True, False, "sees new tags, cannot switch"),
     "drone": (None, "demo-token-drone", "CI", False, False, "Drone's service account"),
@@ -133,17 +133,17 @@ class Command(BaseCommand):
 
     def _summary(self, *, batch: Batch, base_url: str) -> None:
         release = batch.releases.select_related("application").filter(has_new_tag=True).first()
-        next_number = (Build.objects.filter(repo=REPO).aggregate(top=Max("number"))["top"] or 0) + 1
-        body = json.dumps(
-            {
-                "build_number": next_number,
-                "build_status": "success",
-                "apps": [{"name": "web", "image_tag": f"v2.4.0-b{next_number}"}],
-                "repo": REPO,
-                "branch": "main",
-            }
+        web = batch.releases.filter(application__name="web").first()
+        newest = Build.objects.filter(repo=REPO).order_by("-number").first()
+        newest_images = ", ".join(
+            f"{name} {tag}"
+            for name, tag in newest.images.order_by("application__name").values_list(
+                "application__name", "image_tag"
+            )
         )
-        drone_token = USERS["drone"][1]
+        # Two builds after the newest, so the second one's tag visibly replaces the first's.
+        sends = [(number, f"v2.4.0-b{number}") for number in (newest.number + 1, newest.number + 2)]
+        drone, alice = USERS["drone"][1], USERS["alice"][1]
         lines = [
             "",
             "Release Train demo",
@@ -158,6 +158,7 @@ class Command(BaseCommand):
         lines += [
             "",
             f"  Batch #{batch.pk} {batch.name!r} is {batch.status}.",
+            f"  Newest build: #{newest.number} of {REPO} ({newest_images}).",
         ]
         if release:
             lines.append(
@@ -166,28 +167,63 @@ class Command(BaseCommand):
             )
         lines += [
             "",
-            "Send a new build, as Drone would:",
-            f"  curl -sS -X POST {base_url}/api/v1/builds/notify \\",
-            f"    -H 'Authorization: Bearer {drone_token}' -H 'Content-Type: application/json' \\",
-            f"    -d {shlex.quote(body)}",
+            f"Send a new build, as Drone would: web gets the new tag {sends[0][1]}.",
+            *_curl(f"{base_url}/api/v1/builds/notify", drone, _build_body(*sends[0])),
+            f"Then a newer one: web's new tag becomes {sends[1][1]}.",
+            *_curl(f"{base_url}/api/v1/builds/notify", drone, _build_body(*sends[1])),
         ]
+        if web:
+            lines += [
+                "",
+                f"See web's release #{web.pk}: its latest tag, and whether alice may switch now:",
+                *_curl(f"{base_url}/api/v1/releases/{web.pk}/status", alice),
+            ]
         if release:
             lines += [
                 "",
-                "Switch a release to its latest tag, as alice:",
-                f"  curl -sS -X POST {base_url}/api/v1/releases/{release.pk}/switch-version \\",
-                f"    -H 'Authorization: Bearer {USERS['alice'][1]}' "
-                "-H 'Content-Type: application/json' -d '{}'",
+                f"Switch {release.application.name} (release #{release.pk}) to its latest tag, "
+                "as alice:",
+                *_curl(f"{base_url}/api/v1/releases/{release.pk}/switch-version", alice, "{}"),
+            ]
+        # A demo played through may have left the batch waiting for prod, or deploying.
+        stage = {BatchStatus.PRE_WAITING: "pre", BatchStatus.PROD_WAITING: "prod"}.get(batch.status)
+        if stage:
+            lines += [
                 "",
-                "Then roll the batch out to pre (the reconciler runs the deployments):",
-                f"  curl -sS -X POST {base_url}/api/v1/batches/{batch.pk}/start-pre-deploy \\",
-                f"    -H 'Authorization: Bearer {USERS['alice'][1]}'",
-                "",
-                "See its status:",
-                f"  curl -sS {base_url}/api/v1/releases/{release.pk}/status \\",
-                f"    -H 'Authorization: Bearer {USERS['alice'][1]}'",
+                f"Roll the batch out to {stage}; the reconciler runs each deployment for "
+                "DEMO_DEPLOY_SECONDS (20 s by default):",
+                *_curl(f"{base_url}/api/v1/batches/{batch.pk}/start-{stage}-deploy", alice, ""),
+            ]
+        if stage and web:
+            lines += [
+                f"Meanwhile a switch is refused (409 batch_not_waiting) until {stage} has finished:",
+                *_curl(f"{base_url}/api/v1/releases/{web.pk}/switch-version", alice, "{}"),
             ]
         self.stdout.write("\n".join(lines) + "\n")
+
+
+def _build_body(number: int, tag: str) -> str:
+    return json.dumps(
+        {
+            "build_number": number,
+            "build_status": "success",
+            "apps": [{"name": "web", "image_tag": tag}],
+            "repo": REPO,
+            "branch": "main",
+        }
+    )
+
+
+def _curl(url: str, token: str, body: str | None = None) -> list[str]:
+    """A curl command, indented; a body (even empty) makes it a POST."""
+    lines = [
+        f"  curl -sS {'' if body is None else '-X POST '}{url} \\",
+        f"    -H 'Authorization: Bearer {token}'",
+    ]
+    if body:
+        lines[-1] += " -H 'Content-Type: application/json' \\"
+        lines.append(f"    -d {shlex.quote(body)}")
+    return lines
 
 
 def _permission(dotted: str) -> Permission:
