@@ -1,25 +1,90 @@
 """The notification Drone sends after a build, parsed strictly into a value that is always valid.
 
-The webhook, the `notify_build` command and the tests all go through `BuildNotification.parse`,
-so every entry point rejects the same inputs with the same field errors.
+One definition of the body: `BuildNotificationSerializer` both validates it and is what the
+OpenAPI schema publishes, so the documented constraints (types, patterns, lengths) are exactly
+the checked ones. The webhook, the `notify_build` command and the tests all go through
+`BuildNotification.parse`, so every entry point rejects the same inputs with the same errors.
 """
 
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
+from django.conf import settings
+from rest_framework import serializers
+
+from releases.models import Application
+from utilities.api_fields import StrictCharField, StrictIntegerField
 from utilities.errors import DomainError
-from utilities.validators import APP_NAME_PATTERN, IMAGE_TAG_PATTERN
+from utilities.validators import (
+    APP_NAME_PATTERN,
+    HTTP_URL_PATTERN,
+    IMAGE_TAG_PATTERN,
+    PRINTABLE_TEXT_PATTERN,
+    PatternValidator,
+)
 
 from .choices import BuildStatus
 
-_TAG_RE = re.compile(IMAGE_TAG_PATTERN)
-_APP_RE = re.compile(APP_NAME_PATTERN)
+_APP_NAME = re.compile(APP_NAME_PATTERN)
+_IMAGE_TAG = re.compile(IMAGE_TAG_PATTERN)
 # The largest value a PostgreSQL bigint holds; Drone's build numbers are far below it.
 MAX_BUILD_NUMBER = 2**63 - 1
 MAX_APPS = 1000
-_OPTIONAL_TEXT = {"repo": 255, "commit": 64, "branch": 255, "link": 2000}
+
+
+def _optional_text(max_length: int, help_text: str, pattern: str = PRINTABLE_TEXT_PATTERN):
+    # null and "" both mean "not sent"; either way a known value is kept.
+    return StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=max_length,
+        validators=[PatternValidator(pattern, "Must not contain control characters.")],
+        help_text=help_text,
+    )
+
+
+class NotifiedAppSerializer(serializers.Serializer):
+    name = StrictCharField(
+        max_length=63,
+        validators=[PatternValidator(APP_NAME_PATTERN, "Not a valid application name.")],
+        help_text="Application name (a Kubernetes label value); registered on first sight "
+        "unless BUILDS_REGISTER_UNKNOWN_APPS is off.",
+    )
+    image_tag = StrictCharField(
+        max_length=128,
+        validators=[PatternValidator(IMAGE_TAG_PATTERN, "Not a valid OCI image tag.")],
+        help_text="The image tag the build pushed (OCI tag grammar).",
+    )
+
+    def to_internal_value(self, data):
+        # A notification may list hundreds of apps: an item that plainly passes the two field
+        # patterns above (which also bound its length) skips DRF's per-field machinery;
+        # anything else goes the whole way, for its exact error messages.
+        if isinstance(data, dict):
+            name, tag = data.get("name"), data.get("image_tag")
+            plain = isinstance(name, str) and isinstance(tag, str)
+            if plain and _APP_NAME.fullmatch(name) and _IMAGE_TAG.fullmatch(tag):
+                return {"name": name, "image_tag": tag}
+        return super().to_internal_value(data)
+
+
+class BuildNotificationSerializer(serializers.Serializer):
+    """Drone's `BuildNotifyRequest`, extended with optional `repo`, `commit`, `branch` and
+    `link`. Unknown fields are ignored; each app may be listed once (else `duplicate_app`)."""
+
+    build_number = StrictIntegerField(min_value=1, max_value=MAX_BUILD_NUMBER)
+    build_status = serializers.ChoiceField(choices=BuildStatus.choices)
+    apps = NotifiedAppSerializer(
+        many=True, max_length=MAX_APPS, help_text="The apps this build produced."
+    )
+    repo = _optional_text(255, "Repository, e.g. org/shop.")
+    commit = _optional_text(64, "Commit SHA.")
+    branch = _optional_text(255, "Branch.")
+    link = _optional_text(
+        2000, "The build's page in Drone: an http or https URL.", pattern=HTTP_URL_PATTERN
+    )
 
 
 @dataclass(frozen=True)
@@ -40,7 +105,7 @@ class BuildNotification:
 
     def __post_init__(self) -> None:
         # Constructing one directly (tests, the CLI) is held to the same rules as parsing.
-        errors = _field_errors(
+        _validated(
             {
                 "build_number": self.number,
                 "build_status": self.status,
@@ -51,93 +116,79 @@ class BuildNotification:
                 "link": self.link,
             }
         )
-        if errors:
-            raise DomainError("invalid", "The build notification is not valid.", fields=errors)
 
     @classmethod
     def parse(cls, data: Any) -> "BuildNotification":
         """Build one from decoded JSON; unknown keys are ignored, anything wrong is a 400."""
         if not isinstance(data, dict):
             raise DomainError("invalid", "The body must be a JSON object.")
-        errors = _field_errors(data)
-        if errors:
-            raise DomainError("invalid", "The build notification is not valid.", fields=errors)
-        return cls(
-            number=data["build_number"],
-            status=data["build_status"],
-            apps=tuple(AppImage(a["name"], a["image_tag"]) for a in data["apps"]),
-            **{key: data.get(key) or "" for key in _OPTIONAL_TEXT},
+        valid = _validated(data)
+        # Validated just now: built without __post_init__ validating it all a second time.
+        notification = cls.__new__(cls)
+        for field, value in {
+            "number": valid["build_number"],
+            "status": valid["build_status"],
+            "apps": tuple(AppImage(a["name"], a["image_tag"]) for a in valid["apps"]),
+            **{key: valid.get(key) or "" for key in ("repo", "commit", "branch", "link")},
+        }.items():
+            object.__setattr__(notification, field, value)
+        return notification
+
+
+def _validated(data: dict) -> dict:
+    serializer = BuildNotificationSerializer(data=data)
+    if not serializer.is_valid():
+        raise DomainError(
+            "invalid", "The build notification is not valid.", fields=_flat(serializer.errors)
         )
-
-
-def _field_errors(data: dict) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-
-    number = data.get("build_number")
-    if number is None:
-        errors["build_number"] = ["This field is required."]
-    elif isinstance(number, bool) or not isinstance(number, int):
-        errors["build_number"] = ["Must be an integer."]
-    elif not 1 <= number <= MAX_BUILD_NUMBER:
-        errors["build_number"] = ["Must be at least 1."]
-
-    status = data.get("build_status")
-    if status is None:
-        errors["build_status"] = ["This field is required."]
-    elif status not in BuildStatus.values:
-        errors["build_status"] = [f"Must be one of: {', '.join(BuildStatus.values)}."]
-
-    for key, max_length in _OPTIONAL_TEXT.items():
-        value = data.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            errors[key] = ["Must be a string."]
-        elif not value.isprintable():
-            # NUL and lone surrogates cannot be stored; control characters never belong here.
-            errors[key] = ["Must not contain control characters."]
-        elif len(value) > max_length:
-            errors[key] = [f"At most {max_length} characters."]
-        elif key == "link" and value and not _is_http_url(value):
-            errors[key] = ["Must be an http(s) URL."]
-
-    apps = data.get("apps")
-    if apps is None:
-        errors["apps"] = ["This field is required."]
-    elif not isinstance(apps, list):
-        errors["apps"] = ["Must be a list."]
-    elif len(apps) > MAX_APPS:
-        errors["apps"] = [f"At most {MAX_APPS} apps."]
-    else:
-        app_errors = _apps_errors(apps)
-        if app_errors:
-            errors["apps"] = app_errors
-    return errors
-
-
-def _apps_errors(apps: list) -> list[str]:
-    errors = []
+    valid = serializer.validated_data
     seen: set[str] = set()
-    for index, app in enumerate(apps):
-        if not isinstance(app, dict):
-            errors.append(f"apps[{index}]: must be an object with name and image_tag.")
-            continue
-        name, tag = app.get("name"), app.get("image_tag")
-        if not isinstance(name, str) or not _APP_RE.fullmatch(name):
-            errors.append(f"apps[{index}].name: not a valid application name.")
-        elif name in seen:
-            errors.append(f"apps[{index}].name: {name!r} is listed twice.")
+    twice = []
+    for index, app in enumerate(valid["apps"]):
+        if app["name"] in seen:
+            twice.append(f"apps[{index}].name: {app['name']!r} is listed twice.")
+        seen.add(app["name"])
+    if twice:
+        # A rule about the data, not its shape: the schema cannot say it, so it has its own code.
+        raise DomainError("duplicate_app", fields={"apps": twice})
+    return valid
+
+
+def _flat(errors: dict) -> dict[str, list[str]]:
+    """DRF's nested errors as `{"apps": ["apps[0].image_tag: ..."], "repo": ["..."]}`."""
+    flat: dict[str, list[str]] = {}
+    for key, value in errors.items():
+        if isinstance(value, dict):  # the list's own error: not a list, or too long
+            flat[key] = [str(message) for messages in value.values() for message in messages]
+        elif key == "apps" and any(isinstance(item, dict) for item in value):
+            flat[key] = [
+                f"apps[{index}].{field}: {message}"
+                for index, item in enumerate(value)
+                if isinstance(item, dict)
+                for field, messages in item.items()
+                for message in messages
+            ]
         else:
-            seen.add(name)
-        if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
-            errors.append(f"apps[{index}].image_tag: not a valid OCI image tag.")
-    return errors
+            flat[key] = [str(message) for message in value]
+    return flat
 
 
-def _is_http_url(value: str) -> bool:
-    # Drone often lives on an internal host ("http://drone:8080/..."), so no TLD is required.
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
+def unknown_apps_refuse(*, notification: BuildNotification) -> None:
+    """With BUILDS_REGISTER_UNKNOWN_APPS off, a notification may name only known applications:
+    any other is a 400 `unknown_app` naming each, before anything is written."""
+    if settings.BUILDS_REGISTER_UNKNOWN_APPS or not notification.apps:
+        return
+    names = [a.name for a in notification.apps]
+    known = set(Application.objects.filter(name__in=names).values_list("name", flat=True))
+    unknown = [
+        f"apps[{index}].name: no application named {name!r}."
+        for index, name in enumerate(names)
+        if name not in known
+    ]
+    if unknown:
+        raise DomainError(
+            "unknown_app",
+            "The build names applications Release Train does not know, and "
+            "BUILDS_REGISTER_UNKNOWN_APPS is off.",
+            fields={"apps": unknown},
+        )

@@ -1,5 +1,7 @@
 """Deployments: read-only, with the superseded chain (a release's switch history) linked."""
 
+import json
+
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import _boolean_icon
 from django.utils.html import format_html, format_html_join
@@ -7,6 +9,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from utilities.admin import ReadOnlyMixin, admin_link, compact_datetime, status_badge, tag
+from utilities.validators import DEPLOY_CONFIG_PERMISSION, env_values_hidden
 
 from .models import Deployment
 
@@ -57,7 +60,19 @@ class DeploymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "started_at",
         "finished_at",
     )
-    readonly_fields = fields
+    readonly_fields = (*fields, "config_shown")
+
+    def get_fields(self, request, obj=None):
+        # Env values (passwords, tokens) only for those who may change deploy configs.
+        if request.user.has_perm(DEPLOY_CONFIG_PERMISSION):
+            return self.fields
+        return tuple("config_shown" if f == "config" else f for f in self.fields)
+
+    @admin.display(description=_("config"))
+    def config_shown(self, obj):
+        return format_html(
+            "<pre>{}</pre>", json.dumps(env_values_hidden(obj.config), indent=2, sort_keys=True)
+        )
 
     @admin.display(description=_("deployment"), ordering="pk")
     def number(self, obj):

@@ -1,6 +1,6 @@
 import django_filters
 
-from config.filters import IdFilter
+from config.filters import IdFilter, StrictBooleanFilter
 
 from .choices import DeploymentStatus, Environment
 from .models import Deployment
@@ -10,7 +10,7 @@ class DeploymentFilterSet(django_filters.FilterSet):
     release = IdFilter(field_name="release_app_id", help_text="Release id.")
     environment = django_filters.ChoiceFilter(choices=Environment.choices)
     status = django_filters.MultipleChoiceFilter(choices=DeploymentStatus.choices)
-    current = django_filters.BooleanFilter(
+    current = StrictBooleanFilter(
         field_name="superseded_at",
         lookup_expr="isnull",
         help_text="true: only deployments not superseded; false: only superseded ones.",

@@ -1,6 +1,6 @@
 import django_filters
 
-from config.filters import IdFilter
+from config.filters import IdFilter, StrictBooleanFilter
 from deployments.choices import Environment
 
 from .choices import BatchStatus, ReleaseStatus
@@ -20,7 +20,7 @@ class ReleaseFilterSet(django_filters.FilterSet):
     batch = IdFilter(field_name="batch_id", help_text="Batch id.")
     app = django_filters.CharFilter(field_name="application__name", help_text="Application name.")
     status = django_filters.MultipleChoiceFilter(choices=ReleaseStatus.choices)
-    has_new_tag = django_filters.BooleanFilter(
+    has_new_tag = StrictBooleanFilter(
         help_text="Only releases whose app has a newer tag than the chosen one (or only not)."
     )
 

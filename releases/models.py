@@ -28,6 +28,8 @@ class Application(models.Model):
         ordering = ["name"]
         verbose_name = _("application")
         verbose_name_plural = _("applications")
+        # Its deploy config decides what runs in the cluster: more than change_application.
+        permissions = [("change_deploy_config", _("Can change an application's deploy config"))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(name__regex=APP_NAME_PATTERN), name="application_name_valid"

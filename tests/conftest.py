@@ -1,5 +1,7 @@
 import pytest
+from django.test.client import Client
 
+from tests.contract import check_response
 from tests.factories import UserFactory
 from tests.fakes import RecordingExecutor
 
@@ -18,3 +20,23 @@ def user():
     return UserFactory(
         username="alice", permissions=["releases.switch_version", "releases.deploy_batch"]
     )
+
+
+@pytest.fixture(autouse=True)
+def api_responses_follow_the_schema(monkeypatch):
+    """Every API response a test client receives is checked against the OpenAPI schema, with
+    strict nullability and documented status codes (tests/contract.py)."""
+    request = Client.request
+
+    def checked(self, **kwargs):
+        response = request(self, **kwargs)
+        check_response(
+            kwargs.get("REQUEST_METHOD", "GET"),
+            kwargs.get("PATH_INFO", ""),
+            response.status_code,
+            response.get("Content-Type", ""),
+            getattr(response, "content", b"") if not response.streaming else b"",
+        )
+        return response
+
+    monkeypatch.setattr(Client, "request", checked)

@@ -10,6 +10,7 @@ ERRORS = {
     "invalid": (400, _("The request is not valid.")),
     "unknown_app": (400, _("No application has that name.")),
     "unknown_tag": (400, _("That tag did not come from a successful build of this application.")),
+    "duplicate_app": (400, _("The same application is listed twice.")),
     "no_successful_build": (400, _("This application has no successful build to take a tag from.")),
     "permission_denied": (403, _("You do not have permission to do that.")),
     "not_found": (404, _("Not found.")),

@@ -1,5 +1,7 @@
 import re
+from fnmatch import fnmatchcase
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
@@ -12,6 +14,29 @@ APP_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 ENVIRONMENTS = ("pre", "prod")
+# Text fields of API bodies: no control characters (C0, DEL, C1) and no line or paragraph
+# separators, which would break log lines, and no byte-order mark. Written for both Python and ECMA-262 (the OpenAPI
+# schema publishes the same pattern).
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\ufeff"
+PRINTABLE_TEXT_PATTERN = rf"^[^{_CONTROL}]*$"
+# Text with at least one visible character: a name.
+NAME_TEXT_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+# An http(s) URL with a host, or nothing (a Drone server is often "http://drone:8080").
+HTTP_URL_PATTERN = rf"^(https?://[^\s/?#{_CONTROL}]+([/?#][^\s{_CONTROL}]*)?)?$"
+
+
+class PatternValidator(RegexValidator):
+    """The whole value must match `pattern`, read as ECMA-262 reads it in the OpenAPI schema
+    (drf-spectacular publishes `regex.pattern`): `$` is the very end, never before a newline."""
+
+    def __init__(self, pattern: str, message=None, code: str = "invalid"):
+        super().__init__(pattern, message, code)
+        self._fullmatch = re.compile(pattern).fullmatch  # not the lazy `regex`: a hot path
+
+    def __call__(self, value) -> None:
+        if not isinstance(value, str) or not self._fullmatch(value):
+            raise ValidationError(self.message, code=self.code, params={"value": value})
+
 
 validate_image_tag = RegexValidator(
     IMAGE_TAG_PATTERN,
@@ -45,9 +70,19 @@ def validate_deploy_config(value) -> None:
                 _("%(env)s.namespace must be a Kubernetes namespace (lowercase, digits, -)."),
                 params={"env": environment},
             )
+        if namespace is not None and not namespace_allowed(namespace):
+            raise ValidationError(
+                _("%(env)s.namespace %(value)r is not allowed here (DEPLOY_ALLOWED_NAMESPACES)."),
+                params={"env": environment, "value": namespace},
+            )
         image = config.get("image")
         if image is not None and not isinstance(image, str):
             raise ValidationError(_("%(env)s.image must be a string."), params={"env": environment})
+        if image and not image_allowed(image, default=settings.DEPLOY_JOB_IMAGE):
+            raise ValidationError(
+                _("%(env)s.image %(value)r is not allowed here (DEPLOY_ALLOWED_IMAGES)."),
+                params={"env": environment, "value": image},
+            )
         command = config.get("command")
         if command is not None and not (
             isinstance(command, list) and all(isinstance(c, str) for c in command)
@@ -66,3 +101,37 @@ def validate_deploy_config(value) -> None:
             raise ValidationError(
                 _("%(env)s.env must map variable names to strings."), params={"env": environment}
             )
+
+
+def namespace_allowed(namespace: str) -> bool:
+    """An environment's own namespace, or one matching DEPLOY_ALLOWED_NAMESPACES (fnmatch)."""
+    return namespace in settings.DEPLOY_NAMESPACES.values() or any(
+        fnmatchcase(namespace, pattern) for pattern in settings.DEPLOY_ALLOWED_NAMESPACES
+    )
+
+
+def image_allowed(image: str, *, default: str) -> bool:
+    """The default Job image, or one matching DEPLOY_ALLOWED_IMAGES (fnmatch). Saving checks
+    the image as written, a launch the image it renders (`default` rendered likewise)."""
+    return (bool(default) and image == default) or any(
+        fnmatchcase(image, pattern) for pattern in settings.DEPLOY_ALLOWED_IMAGES
+    )
+
+
+# Who may change an application's deploy config, and so see the values of its env variables.
+DEPLOY_CONFIG_PERMISSION = "releases.change_deploy_config"
+
+
+def env_values_hidden(config):
+    """One environment's config (a deployment's `config`) with its env values replaced by null:
+    the names show what is set, the values (passwords, tokens) only to DEPLOY_CONFIG_PERMISSION."""
+    if not isinstance(config, dict) or not isinstance(config.get("env"), dict):
+        return config
+    return {**config, "env": dict.fromkeys(config["env"])}
+
+
+def deploy_config_env_hidden(deploy_config):
+    """An application's `deploy_config` (keyed by environment), env values hidden."""
+    if not isinstance(deploy_config, dict):
+        return deploy_config
+    return {environment: env_values_hidden(c) for environment, c in deploy_config.items()}

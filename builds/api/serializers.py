@@ -1,7 +1,19 @@
 from rest_framework import serializers
 
-from builds.choices import BuildStatus
 from builds.models import Build, BuildImage
+
+# The webhook body is defined once, where it is validated; the schema shows that definition.
+from builds.notifications import BuildNotificationSerializer, NotifiedAppSerializer
+
+__all__ = [
+    "BuildImageSerializer",
+    "BuildNotificationSerializer",
+    "BuildNotifyResultSerializer",
+    "BuildSerializer",
+    "NewTagSerializer",
+    "NotifiedAppSerializer",
+    "NotifiedBuildSerializer",
+]
 
 
 class BuildImageSerializer(serializers.ModelSerializer):
@@ -15,6 +27,10 @@ class BuildImageSerializer(serializers.ModelSerializer):
 
 class BuildSerializer(serializers.ModelSerializer):
     images = BuildImageSerializer(many=True, read_only=True)
+    # Not `format: uri`: empty when Drone sent no link.
+    link = serializers.CharField(
+        read_only=True, help_text="The build's page (http or https URL); empty if not sent."
+    )
 
     class Meta:
         model = Build
@@ -31,24 +47,6 @@ class BuildSerializer(serializers.ModelSerializer):
             "images",
         ]
         read_only_fields = fields
-
-
-class NotifiedAppSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="Application name; registered on first sight.")
-    image_tag = serializers.CharField(help_text="The image tag the build pushed (OCI grammar).")
-
-
-class BuildNotificationSerializer(serializers.Serializer):
-    """The body Drone sends. For the schema only: `BuildNotification.parse` validates it, the
-    same code that serves `manage.py notify_build`."""
-
-    build_number = serializers.IntegerField(min_value=1)
-    build_status = serializers.ChoiceField(choices=BuildStatus.choices)
-    apps = NotifiedAppSerializer(many=True)
-    repo = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    commit = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    branch = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    link = serializers.URLField(required=False, allow_blank=True, max_length=2000)
 
 
 class NotifiedBuildSerializer(serializers.ModelSerializer):

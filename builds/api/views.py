@@ -11,7 +11,7 @@ from builds.choices import BuildStatus
 from builds.filtersets import BuildFilterSet
 from builds.metrics import builds_notified
 from builds.models import Build, BuildImage
-from builds.notifications import BuildNotification
+from builds.notifications import BuildNotification, unknown_apps_refuse
 from config.authentication import BearerTokenAuthentication
 from config.schema import error_responses, read_views_schema
 from releases.services import ingest_build_notification
@@ -118,6 +118,7 @@ class BuildNotifyView(APIView):
         try:
             data = _json(webhook_body(request))
             notification = BuildNotification.parse(data)
+            unknown_apps_refuse(notification=notification)
         except DomainError:
             builds_notified.labels(status=_status_label(data), result="rejected").inc()
             raise

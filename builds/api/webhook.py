@@ -49,14 +49,20 @@ def signature_for(body: bytes, secret: str) -> str:
 class WebhookSignatureAuthentication(BaseAuthentication):
     """Accepts a request whose body is signed with BUILDS_WEBHOOK_SECRET.
 
-    Without the header (or with no secret configured) it steps aside for token authentication.
+    Without the header it steps aside for token authentication; with the header but no secret
+    configured, the request is refused (a credential that cannot be checked never passes).
     """
 
     def authenticate(self, request):
         secret = settings.BUILDS_WEBHOOK_SECRET
         signature = request.headers.get(SIGNATURE_HEADER)
-        if not secret or signature is None:
+        if signature is None:
             return None
+        if not secret:
+            # Every credential presented must hold: one that cannot be checked is refused.
+            raise AuthenticationFailed(
+                f"{SIGNATURE_HEADER} was sent, but no webhook secret is configured here."
+            )
         expected = signature_for(webhook_body(request), secret)
         # Hex digits are case-insensitive; tools differ in which case they print.
         given = signature.strip().lower().encode(errors="replace")

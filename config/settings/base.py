@@ -120,15 +120,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.ModelViewPermissions"],
-    "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # Request bodies are JSON only: anything else is 415, and the schema offers only JSON.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
 }
 
@@ -157,6 +155,9 @@ SPECTACULAR_SETTINGS = {
 BUILDS_WEBHOOK_SECRET = env("BUILDS_WEBHOOK_SECRET", default="")
 BUILDS_WEBHOOK_MAX_BYTES = env.int("BUILDS_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BUILDS_WEBHOOK_MAX_BYTES
+# Whether a notification may name an application never seen before (it is then registered);
+# off, such a notification is refused with 400 and nothing is written.
+BUILDS_REGISTER_UNKNOWN_APPS = env.bool("BUILDS_REGISTER_UNKNOWN_APPS", default=True)
 
 # --- Workflows: a transaction PostgreSQL aborts for a deadlock or serialization failure is
 # run again up to this many times in all, pausing about base * 2^n seconds (jittered) between
@@ -178,6 +179,11 @@ DEPLOY_NAMESPACES = {
 # The Job's image and command (deploy_config "image"/"command" override them); the image may
 # name {app}, {image_tag} and {environment}. Required with the kubernetes executor.
 DEPLOY_JOB_IMAGE = env("DEPLOY_JOB_IMAGE", default="")
+# What an application's deploy_config may ask for, as shell-style patterns (fnmatch: * ? [..]):
+# namespaces (besides DEPLOY_NAMESPACES) and images (besides DEPLOY_JOB_IMAGE). Empty: only
+# those defaults. Checked when the config is saved and again when a deployment launches.
+DEPLOY_ALLOWED_NAMESPACES = env.list("DEPLOY_ALLOWED_NAMESPACES", default=[])
+DEPLOY_ALLOWED_IMAGES = env.list("DEPLOY_ALLOWED_IMAGES", default=[])
 DEPLOY_JOB_COMMAND = shlex.split(env("DEPLOY_JOB_COMMAND", default=""))
 DEPLOY_JOB_SERVICE_ACCOUNT = env("DEPLOY_JOB_SERVICE_ACCOUNT", default="")
 DEPLOY_JOB_BACKOFF_LIMIT = env.int("DEPLOY_JOB_BACKOFF_LIMIT", default=0)
@@ -195,6 +201,11 @@ DEPLOY_LOCAL_COMMAND = shlex.split(
         "DEPLOY_LOCAL_COMMAND",
         default=shlex.join([sys.executable, str(BASE_DIR / "scripts" / "demo_deploy.py")]),
     )
+)
+# The local executor's command sees only PATH, HOME, LANG, LC_ALL, TZ, the deployment's own
+# variables and these names (the reconciler's database or cloud credentials never reach it).
+DEPLOY_LOCAL_ENV_PASSTHROUGH = env.list(
+    "DEPLOY_LOCAL_ENV_PASSTHROUGH", default=["DEMO_DEPLOY_SECONDS"]
 )
 DEPLOY_LOCAL_STATE_DIR = env("DEPLOY_LOCAL_STATE_DIR", default=str(BASE_DIR / "var" / "local-jobs"))
 # Job deletions right after a switch or cancel run in its request; this caps their time

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from deployments.models import Deployment
-from utilities.validators import DNS_1123_LABEL, ENV_NAME
+from utilities.validators import DNS_1123_LABEL, ENV_NAME, image_allowed, namespace_allowed
 
 # A DNS-1123 label: what Kubernetes requires of namespaces, and of Job names that pods and
 # the `job-name` label are derived from.
@@ -50,10 +50,9 @@ class Executor(abc.ABC):
         """The (job name, namespace) this deployment's Job gets; deterministic per deployment.
         Pure: it runs inside the reconciler's claim transaction. Raises PermanentJobError for
         a config that can never be launched."""
-        return (
-            job_name_for(deployment, app_name=deployment.release_app.application.name),
-            namespace_for(deployment),
-        )
+        app_name = deployment.release_app.application.name
+        image_check(deployment, app_name=app_name)
+        return job_name_for(deployment, app_name=app_name), namespace_for(deployment)
 
     @abc.abstractmethod
     def launch(self, deployment: Deployment) -> None:
@@ -89,7 +88,35 @@ def namespace_for(deployment: Deployment) -> str:
     # executor: a bad one fails this deployment, never the reconciler's tick.
     if not isinstance(namespace, str) or not DNS_1123_LABEL.match(namespace):
         raise PermanentJobError(f"Namespace {namespace!r} is not a valid Kubernetes namespace.")
+    if not namespace_allowed(namespace):
+        raise PermanentJobError(
+            f"Namespace {namespace!r} is not allowed: it is not an environment's namespace and "
+            "matches no DEPLOY_ALLOWED_NAMESPACES pattern."
+        )
     return namespace
+
+
+def image_check(deployment: Deployment, *, app_name: str) -> None:
+    """The deploy config's own image, rendered, must be allowed (DEPLOY_ALLOWED_IMAGES): the
+    config may have been saved under other settings, or written around the form."""
+    template = deployment.config.get("image")
+    if not template:
+        return  # the executor's DEPLOY_JOB_IMAGE, which the operator chose
+    values = {
+        "app": app_name,
+        "image_tag": deployment.image_tag,
+        "environment": deployment.environment,
+    }
+    try:
+        image = str(template).format(**values)
+        default = settings.DEPLOY_JOB_IMAGE.format(**values) if settings.DEPLOY_JOB_IMAGE else ""
+    except (KeyError, IndexError, ValueError) as exc:
+        raise PermanentJobError(f"Bad image template {template!r}: {exc!r}") from None
+    if not image_allowed(image, default=default):
+        raise PermanentJobError(
+            f"Image {image!r} is not allowed: it is not DEPLOY_JOB_IMAGE and matches no "
+            "DEPLOY_ALLOWED_IMAGES pattern."
+        )
 
 
 def job_env(deployment: Deployment) -> dict[str, str]:

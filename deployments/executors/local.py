@@ -23,8 +23,10 @@ from deployments.models import Deployment
 from .base import Executor, JobState, JobStatus, PermanentJobError, job_env
 
 RUNNER = Path(__file__).with_name("local_runner.py")
-# Not handed to the deployment's command: Release Train's own secrets.
-PRIVATE_ENV = ("DJANGO_", "DATABASE_URL", "BUILDS_WEBHOOK_SECRET")
+# What the deployment's command may see of the reconciler's environment (with the deployment's
+# own variables and DEPLOY_LOCAL_ENV_PASSTHROUGH): an allow-list, so database, cloud and cluster
+# credentials (PG*, AWS_*, KUBECONFIG, ...) never reach it.
+BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 TAIL_BYTES = 2000
 CANCEL_GRACE_SECONDS = 5.0
 
@@ -67,7 +69,8 @@ class LocalExecutor(Executor):
         if executable is None:
             raise PermanentJobError(f"{argv[0]!r} is not an executable file or on PATH.")
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_ENV)}
+        passed = {*BASE_ENV, *settings.DEPLOY_LOCAL_ENV_PASSTHROUGH}
+        env = {k: v for k, v in os.environ.items() if k in passed}
         env.update(job_env(deployment))
 
         job_dir = self._job_dir(deployment)

@@ -2,6 +2,8 @@
 for that app and its recent deployments per environment. Both are live (utilities/live.py) and
 read through `releases.overview`, a constant number of queries per page whatever the history."""
 
+import json
+
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.template.loader import render_to_string
@@ -16,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from deployments.choices import Environment
 from utilities.admin import LiveAdminMixin, status_badge, tag
 from utilities.live import live_display, region_id
+from utilities.validators import DEPLOY_CONFIG_PERMISSION, deploy_config_env_hidden
 
 from ..choices import BatchStatus
 from ..models import Application
@@ -181,18 +184,48 @@ def with_overviews(applications: list[Application]) -> list[Application]:
 
 @admin.register(Application)
 class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
+    """What runs where (the list), and one application (its page).
+
+    An application's deploy config decides what runs in the cluster: only holders of
+    `releases.change_deploy_config` edit it or read its env values. Its name is what Drone's
+    notifications match, so it is fixed once a build has named it."""
+
     list_display = ("name", "pre_now", "prod_now", "latest_build", "open_batches")
     list_display_links = ("name",)
     list_filter = (ProdFilter, PreFilter)
     search_fields = ("name",)
     search_help_text = _("An application's name, or a tag running in pre or prod or built last.")
-    readonly_fields = ("created_at",)
     live_list_fields = ("pre_now", "prod_now", "latest_build", "open_batches")
     change_form_template = "admin/releases/application/change_form.html"
     change_list_template = "admin/releases/application/change_list.html"
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) or request.user.has_perm(
+            DEPLOY_CONFIG_PERMISSION
+        )
+
+    def get_fields(self, request, obj=None):
+        config = "deploy_config" if self._may_edit_config(request) else "deploy_config_shown"
+        return ("name", config, "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["created_at", "deploy_config_shown"]
+        name_fixed = obj is not None and obj.build_images.exists()
+        if name_fixed or not super().has_change_permission(request, obj):
+            readonly.append("name")
+        return readonly
+
+    def _may_edit_config(self, request) -> bool:
+        return request.user.has_perm(DEPLOY_CONFIG_PERMISSION)
+
+    @admin.display(description=_("deploy config"))
+    def deploy_config_shown(self, obj):
+        # Shown to those who may not change it: the env names, not their values.
+        config = deploy_config_env_hidden(obj.deploy_config) if obj else {}
+        return format_html("<pre>{}</pre>", json.dumps(config, indent=2, sort_keys=True))
 
     def get_queryset(self, request):
         return applications_overview()

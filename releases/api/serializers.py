@@ -4,11 +4,24 @@ from deployments.api.serializers import DeploymentSerializer
 from deployments.choices import DeploymentStatus
 from releases.choices import BatchStatus, ReleaseStatus
 from releases.models import Batch, ReleaseApp
+from utilities.api_fields import StrictCharField
+from utilities.errors import DomainError
+from utilities.validators import (
+    APP_NAME_PATTERN,
+    IMAGE_TAG_PATTERN,
+    NAME_TEXT_PATTERN,
+    PatternValidator,
+)
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
     app = serializers.CharField(source="application.name", read_only=True)
-    tag_updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    tag_updated_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Who switched it last; null if nobody did, or that user was deleted.",
+    )
 
     class Meta:
         model = ReleaseApp
@@ -31,7 +44,12 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
 
 class BatchSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Null once that user was deleted.",
+    )
     release_count = serializers.IntegerField(read_only=True)
     new_tag_count = serializers.IntegerField(
         read_only=True, help_text="Releases whose app has a newer tag than the chosen one."
@@ -61,18 +79,36 @@ class BatchDetailSerializer(BatchSerializer):
 
 
 class BatchAppChoiceSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=63)
-    image_tag = serializers.CharField(
+    name = StrictCharField(
+        max_length=63,
+        validators=[PatternValidator(APP_NAME_PATTERN, "Not a valid application name.")],
+        help_text="An application Release Train knows (else 400 `unknown_app`).",
+    )
+    image_tag = StrictCharField(
         max_length=128,
         required=False,
         allow_null=True,
-        help_text="Defaults to the tag of the app's latest successful build.",
+        validators=[PatternValidator(IMAGE_TAG_PATTERN, "Not a valid OCI image tag.")],
+        help_text="A tag of one of the app's successful builds (else 400 `unknown_tag`). "
+        "Defaults to the tag of its latest successful build.",
     )
 
 
 class BatchCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    apps = BatchAppChoiceSerializer(many=True)
+    name = StrictCharField(
+        max_length=200,
+        validators=[PatternValidator(NAME_TEXT_PATTERN, "Must be visible text.")],
+    )
+    apps = BatchAppChoiceSerializer(many=True, allow_empty=False, max_length=1000)
+
+    def validate_apps(self, apps: list[dict]) -> list[dict]:
+        # A rule across items, which the schema cannot state: its own code, like the webhook's.
+        names = [app["name"] for app in apps]
+        if len(set(names)) != len(names):
+            raise DomainError(
+                "duplicate_app", fields={"apps": ["Each application may appear once."]}
+            )
+        return apps
 
 
 class BatchResultSerializer(serializers.Serializer):
@@ -84,16 +120,18 @@ class BatchResultSerializer(serializers.Serializer):
 
 
 class SwitchVersionSerializer(serializers.Serializer):
-    image_tag = serializers.CharField(
+    image_tag = StrictCharField(
         max_length=128,
         required=False,
         allow_null=True,
-        help_text="The tag to switch to; defaults to the release's latest_image_tag.",
+        validators=[PatternValidator(IMAGE_TAG_PATTERN, "Not a valid OCI image tag.")],
+        help_text="The tag to switch to; null or absent: the release's latest_image_tag.",
     )
-    expected_image_tag = serializers.CharField(
+    expected_image_tag = StrictCharField(
         max_length=128,
         required=False,
         allow_null=True,
+        validators=[PatternValidator(IMAGE_TAG_PATTERN, "Not a valid OCI image tag.")],
         help_text="Switch only if the release is still at this tag (else 409 stale_version).",
     )
 

@@ -51,7 +51,10 @@ def _stage_schema(summary: str, description: str, conflict, result=examples.BATC
         description=description
         + " Needs `releases.deploy_batch`. Repeating it answers 200 with `changed: false`.",
         request=None,
-        responses={200: BatchResultSerializer, **error_responses(400, 401, 403, 404, 409, 503)},
+        responses={
+            200: BatchResultSerializer,
+            **error_responses(400, 401, 403, 404, 409, 413, 415, 503),
+        },
         examples=[result, conflict],
     )
 
@@ -100,7 +103,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={
             201: BatchResultSerializer,
             200: BatchResultSerializer,
-            **error_responses(400, 401, 403, 409, 503),
+            **error_responses(400, 401, 403, 409, 413, 415, 503),
         },
         examples=[
             examples.BATCH_CREATE,
@@ -166,7 +169,8 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             pk__in=[d.pk for d in result.deployments]
         )
         data = BatchResultSerializer(
-            {"changed": result.changed, "batch": batch, "deployments": deployments}
+            {"changed": result.changed, "batch": batch, "deployments": deployments},
+            context=self.get_serializer_context(),
         ).data
         return Response(data, status=status_code)
 
@@ -213,7 +217,7 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
         request=SwitchVersionSerializer,
         responses={
             200: SwitchResultSerializer,
-            **error_responses(400, 401, 403, 404, 409, 503),
+            **error_responses(400, 401, 403, 404, 409, 413, 415, 503),
         },
         examples=[
             examples.SWITCH_REQUEST,
@@ -235,7 +239,7 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
         history_switch(user=request.user, result=result)
         # Re-read: has_new_tag is computed by the database.
         result = dataclasses.replace(result, release=self.queryset.get(pk=result.release.pk))
-        return Response(SwitchResultSerializer(result).data)
+        return Response(SwitchResultSerializer(result, context=self.get_serializer_context()).data)
 
     @extend_schema(
         summary="A release's switch status and deployment history",
@@ -249,7 +253,10 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], url_path="status")
     def switch_status(self, request, pk):
         return Response(
-            ReleaseStatusSerializer(release_status(release_id=int(pk), user=request.user)).data
+            ReleaseStatusSerializer(
+                release_status(release_id=int(pk), user=request.user),
+                context=self.get_serializer_context(),
+            ).data
         )
 
 

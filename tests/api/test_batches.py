@@ -78,7 +78,7 @@ def test_create_the_same_batch_again_is_200_unchanged(client_with, built):
         ({"name": "Dec", "apps": [{"name": "api", "image_tag": "v9"}]}, 400, "unknown_tag"),
         ({"name": "Dec", "apps": [{"name": "never-built"}]}, 400, "no_successful_build"),
         ({"name": "Dec", "apps": []}, 400, "invalid"),
-        ({"name": "Dec", "apps": [{"name": "api"}, {"name": "api"}]}, 400, "invalid"),
+        ({"name": "Dec", "apps": [{"name": "api"}, {"name": "api"}]}, 400, "duplicate_app"),
         ({"name": "", "apps": [{"name": "api"}]}, 400, "invalid"),
         ({"name": "Dec"}, 400, "invalid"),
         ({"name": "Dec", "apps": "api"}, 400, "invalid"),

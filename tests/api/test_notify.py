@@ -174,7 +174,7 @@ def test_a_signature_in_upper_case_hex_is_accepted(anonymous, secret, open_relea
     assert response.status_code == 201
 
 
-def test_a_signature_is_ignored_when_no_secret_is_configured(anonymous, open_release):
+def test_a_signature_is_refused_when_no_secret_is_configured(anonymous, open_release):
     body = json.dumps(payload(11)).encode()
 
     response = post(anonymous, body, HTTP_X_SIGNATURE_256=signature_for(body, ""))
@@ -248,10 +248,6 @@ MALFORMED = {
     "empty tag": payload(apps={"api": ""}),
     "app name with spaces": payload(apps={"my api": "v2"}),
     "app name too long": payload(apps={"a" * 64: "v2"}),
-    "same app twice": {
-        **payload(),
-        "apps": [{"name": "api", "image_tag": "v2"}, {"name": "api", "image_tag": "v3"}],
-    },
     # Optional fields
     "repo as number": payload(repo=123),
     "repo too long": payload(repo="o/" + "r" * 254),
@@ -274,6 +270,21 @@ def test_malformed_notification_is_rejected_and_writes_nothing(drone, open_relea
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "invalid"
     assert set(response.json()) == {"code", "detail", "fields"}
+    assert _tables() == before
+
+
+def test_the_same_app_twice_is_400_duplicate_app_and_writes_nothing(drone, open_release):
+    body = {
+        **payload(),
+        "apps": [{"name": "api", "image_tag": "v2"}, {"name": "api", "image_tag": "v3"}],
+    }
+    before = _tables()
+
+    response = post(drone, body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "duplicate_app"
+    assert response.json()["fields"] == {"apps": ["apps[1].name: 'api' is listed twice."]}
     assert _tables() == before
 
 
@@ -329,3 +340,47 @@ def test_a_signature_of_another_body_is_401_even_with_a_valid_token(drone, secre
 
     assert response.status_code == 401
     assert _tables() == before
+
+
+# --- BUILDS_REGISTER_UNKNOWN_APPS ---
+
+
+def test_unknown_apps_are_registered_by_default(drone, open_release):
+    response = post(drone, payload(11, apps={"api": "v2", "worker": "k1"}))
+
+    assert response.status_code == 201
+    assert Application.objects.filter(name="worker").exists()
+
+
+def test_with_registration_off_an_unknown_app_is_400_and_nothing_is_written(
+    drone, open_release, settings
+):
+    settings.BUILDS_REGISTER_UNKNOWN_APPS = False
+    before = _tables()
+
+    response = post(drone, payload(11, apps={"api": "v2", "ghost": "g1"}))
+
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "unknown_app"
+    assert body["fields"] == {"apps": ["apps[1].name: no application named 'ghost'."]}
+    assert _tables() == before
+    assert not Application.objects.filter(name="ghost").exists()
+
+
+def test_with_registration_off_known_apps_are_accepted(drone, open_release, settings):
+    settings.BUILDS_REGISTER_UNKNOWN_APPS = False
+
+    response = post(drone, payload(11, apps={"api": "v2", "web": "w2"}))
+
+    assert response.status_code == 201
+
+
+def test_notify_build_command_refuses_unknown_apps_when_registration_is_off(open_release, settings):
+    from django.core.management import CommandError, call_command
+
+    settings.BUILDS_REGISTER_UNKNOWN_APPS = False
+
+    with pytest.raises(CommandError, match="unknown_app"):
+        call_command("notify_build", "--number", "12", "--app", "ghost=g1")
+    assert not Build.objects.filter(number=12).exists()

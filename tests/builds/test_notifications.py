@@ -47,7 +47,6 @@ def test_valid_payload_with_extras_and_unknown_fields():
         (VALID | {"apps": [{"name": "api", "image_tag": ".bad"}]}, "apps"),
         (VALID | {"apps": [{"name": "api", "image_tag": "x" * 129}]}, "apps"),
         (VALID | {"apps": [{"name": "-api", "image_tag": "v1"}]}, "apps"),
-        (VALID | {"apps": [{"name": "api", "image_tag": "v1"}] * 2}, "apps"),
         (VALID | {"apps": ["api"]}, "apps"),
         (VALID | {"repo": 5}, "repo"),
         (VALID | {"link": "javascript:alert(1)"}, "link"),
@@ -67,3 +66,10 @@ def test_a_body_that_is_not_an_object(payload):
     with pytest.raises(DomainError) as err:
         BuildNotification.parse(payload)
     assert err.value.code == "invalid"
+
+
+def test_the_same_app_twice_has_its_own_code():
+    with pytest.raises(DomainError) as err:
+        BuildNotification.parse(VALID | {"apps": [{"name": "api", "image_tag": "v1"}] * 2})
+    assert (err.value.code, err.value.status_code) == ("duplicate_app", 400)
+    assert err.value.fields == {"apps": ["apps[1].name: 'api' is listed twice."]}

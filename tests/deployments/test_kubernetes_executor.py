@@ -67,7 +67,11 @@ def test_job_spec_carries_the_deployment(cluster, deployment):
     }
 
 
-def test_deploy_config_overrides_namespace_image_command_and_adds_env(cluster, deployment):
+def test_deploy_config_overrides_namespace_image_command_and_adds_env(
+    cluster, deployment, settings
+):
+    settings.DEPLOY_ALLOWED_NAMESPACES = ["team-*"]
+    settings.DEPLOY_ALLOWED_IMAGES = ["deployer:*"]
     Deployment.objects.filter(pk=deployment.pk).update(
         config={
             "namespace": "team-api",

@@ -161,3 +161,40 @@ def test_release_trains_own_secrets_stay_out_of_the_command(deployment, local_jo
 
     output = (local_jobs / "release-train-pre" / deployment.job_name / "output.log").read_text()
     assert output.strip() == "[]"
+
+
+def test_the_command_sees_an_allow_list_of_the_reconcilers_environment(
+    deployment, local_jobs, monkeypatch, settings
+):
+    for name, value in {
+        "PGPASSWORD": "pg-secret",
+        "PGHOST": "db.internal",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "AWS_ACCESS_KEY_ID": "AKIA",
+        "KUBECONFIG": "/root/.kube/config",
+        "SOME_OTHER_TOKEN": "t",
+        "TEAM_REGISTRY": "registry.example.com",
+        "LANG": "C.UTF-8",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings.DEPLOY_LOCAL_ENV_PASSTHROUGH = ["TEAM_REGISTRY"]
+    _set_command(deployment, "import json, os; print(json.dumps(dict(os.environ)))")
+    deployment.config["env"] = {"CHART": "api"}
+    executor = get_executor()
+    executor.launch(deployment)
+    _wait_finished(executor, deployment)
+
+    output = (local_jobs / "release-train-pre" / deployment.job_name / "output.log").read_text()
+    import json
+
+    seen = json.loads(output.strip().splitlines()[-1])
+    assert not [k for k in seen if k.startswith(("PG", "AWS_")) or k == "KUBECONFIG"]
+    assert "SOME_OTHER_TOKEN" not in seen
+    assert seen["TEAM_REGISTRY"] == "registry.example.com"  # a configured extra
+    assert seen["LANG"] == "C.UTF-8" and seen["PATH"] == os.environ["PATH"]
+    assert seen["CHART"] == "api" and seen["APP_NAME"] == "api"  # the deployment's own
+    # Python itself may add a few of its own (e.g. LC_CTYPE); nothing of the reconciler's.
+    assert set(seen) - {"LC_CTYPE"} <= {
+        "PATH", "HOME", "LANG", "LC_ALL", "TZ", "TEAM_REGISTRY", "CHART",
+        "APP_NAME", "IMAGE_TAG", "ENVIRONMENT", "DEPLOYMENT_ID",
+    }  # fmt: skip

@@ -10,7 +10,7 @@ from django.db.models.functions import Now
 from deployments.executors.kubernetes import KubernetesExecutor
 from deployments.models import Deployment
 from deployments.reconciler import Reconciler
-from releases.models import Batch, ReleaseApp
+from releases.models import Application, Batch, ReleaseApp
 from releases.services import cancel_batch, start_pre_deploy, start_prod_deploy, switch_version
 from tests.helpers import notify
 
@@ -149,6 +149,32 @@ def test_a_launch_that_can_never_work_fails_the_deployment(cluster, batch, user)
     assert api.status == "failed"
     assert "not a valid Kubernetes namespace" in api.error
     assert cluster.count("create") == 1  # only web's
+
+
+@pytest.mark.parametrize(
+    ("config", "cause"),
+    [
+        ({"namespace": "kube-system"}, "Namespace 'kube-system' is not allowed"),
+        ({"image": "evil.example.com/{app}:{image_tag}"}, "'evil.example.com/api:v1' is not"),
+    ],
+    ids=["namespace", "image"],
+)
+def test_a_config_the_allow_lists_refuse_fails_at_launch_and_makes_no_job(
+    cluster, batch, user, settings, config, cause
+):
+    # Saved around the form (or under other settings): the launch checks it again.
+    settings.DEPLOY_ALLOWED_NAMESPACES = ["team-*"]
+    settings.DEPLOY_ALLOWED_IMAGES = ["registry.example.com/*"]
+    Application.objects.filter(name="api").update(deploy_config={"pre": config})
+    start_pre_deploy(batch_id=batch.pk, user=user)
+
+    assert tick() == "launched=1 finished=1 cleaned=0 errors=0"
+
+    api = _deployment("api")
+    assert (api.status, api.job_name) == ("failed", "")
+    assert cause in api.error
+    assert cluster.count("create") == 1  # only web's
+    assert _release_statuses(batch)["api"] == "pre_failed"
 
 
 # --- faults: 5xx and timeouts ---

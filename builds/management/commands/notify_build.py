@@ -10,7 +10,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from builds.api.serializers import BuildNotifyResultSerializer
-from builds.notifications import BuildNotification
+from builds.notifications import BuildNotification, unknown_apps_refuse
 from releases.services import ingest_build_notification
 from utilities.errors import DomainError
 
@@ -40,7 +40,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         data = self._body(options)
         try:
-            result = ingest_build_notification(notification=BuildNotification.parse(data))
+            notification = BuildNotification.parse(data)
+            unknown_apps_refuse(notification=notification)
+            result = ingest_build_notification(notification=notification)
         except DomainError as error:
             body = {"code": error.code, "detail": error.detail, "fields": error.fields}
             raise CommandError(
