@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench soak install messages
+.PHONY: run test lint bench bench-rollout soak install messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,15 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 	scripts/ensure-postgres --url BENCH_DATABASE_URL=rt_bench --url BENCH_EMPTY_DATABASE_URL=rt_bench_empty \
 	  $(BIN)/python -m bench.run --scale $(BENCH_SCALE) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
+
+# The rollout engine at scale: the reconciler before issue 10 (BENCH_ROLLOUT_BASELINE) next to
+# this tree, two reconcilers each, against a fake Kubernetes API on loopback, on PostgreSQL
+# databases rt_bench_rollout_before/_after (BENCH_ROLLOUT_DATABASE). 5 to 10 minutes; writes
+# bench/results/rollout.json and the "Rollout engine" section of docs/performance.md.
+# BENCH_ROLLOUT_ARGS="--small 50 --large 200 --quiet 10" is a quicker run.
+BENCH_ROLLOUT_BASELINE ?= c5811d9
+bench-rollout: $(STAMP)
+	scripts/ensure-postgres $(BIN)/python -m bench.rollout --baseline $(BENCH_ROLLOUT_BASELINE) $(BENCH_ROLLOUT_ARGS)
 
 # The hardening tests at higher counts (override any of the variables), without the per-test
 # timeout of `make test`.

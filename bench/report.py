@@ -284,6 +284,12 @@ def render(r: dict) -> str:
             for k, v in r["experiments"].items()
         ]
         lines.append("")
+    # `make bench-rollout` keeps its own section; `make bench` carries it over unchanged.
+    rollout = Path(__file__).parent / "results" / "rollout.json"
+    if rollout.exists():
+        from bench.rollout import docs_block
+
+        lines += [docs_block(json.loads(rollout.read_text())), ""]
     notes = Path(__file__).with_name("NOTES.md")
     if notes.exists():
         lines += [notes.read_text().rstrip(), ""]
