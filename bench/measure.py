@@ -25,7 +25,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
-from builds.models import Build  # noqa: E402
+from builds.models import Build, BuildImage  # noqa: E402
 from builds.notifications import AppImage, BuildNotification  # noqa: E402
 from releases.models import Batch, ReleaseApp  # noqa: E402
 from releases.selectors import release_status  # noqa: E402
@@ -44,6 +44,7 @@ PERMISSIONS = [
     "releases.deploy_batch",
     "releases.switch_version",
     "builds.notify_build",
+    "releases.view_application",
 ]
 # Probe builds are numbered far above anything seeded, in their own repository.
 PROBE_REPO = "org/probe"
@@ -92,10 +93,12 @@ def history_sql(release_id: int, count: int) -> None:
         cursor.execute("SELECT coalesce(max(id), 0) FROM deployments_deployment")
         base = cursor.fetchone()[0] + 10
         cursor.execute(
-            """INSERT INTO deployments_deployment (id, release_app_id, environment, image_tag,
-                 config, status, job_name, job_namespace, error, created_at, started_at,
+            """INSERT INTO deployments_deployment (id, release_app_id, application_id, environment,
+                 image_tag, config, status, job_name, job_namespace, error, created_at, started_at,
                  finished_at, superseded_at, superseded_by_id, cleanup_pending, claimed_by)
-               SELECT %(base)s + i, %(r)s, CASE WHEN i %% 2 = 0 THEN 'pre' ELSE 'prod' END,
+               SELECT %(base)s + i, %(r)s,
+                      (SELECT application_id FROM releases_releaseapp WHERE id = %(r)s),
+                      CASE WHEN i %% 2 = 0 THEN 'pre' ELSE 'prod' END,
                       'p1', '{}'::jsonb, 'succeeded', 'rt-probe-' || (%(base)s + i),
                       'release-train-pre', '', now() - (%(n)s - i) * interval '1 minute',
                       now(), now(),
@@ -107,6 +110,21 @@ def history_sql(release_id: int, count: int) -> None:
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence('deployments_deployment', 'id'),"
             " (SELECT max(id) FROM deployments_deployment))"
+        )
+
+
+def deployed_sql(batch_id: int, environment: str, status: str) -> None:
+    """A current deployment in `environment` for every release of the batch, finished now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO deployments_deployment (release_app_id, application_id, environment,
+                 image_tag, config, status, job_name, job_namespace, error, created_at,
+                 started_at, finished_at, cleanup_pending, claimed_by)
+               SELECT r.id, r.application_id, %(env)s, r.image_tag, '{}'::jsonb, %(status)s,
+                      'rt-probe-' || %(env)s || '-' || r.id, 'release-train-' || %(env)s, '',
+                      now(), now(), now(), false, ''
+               FROM releases_releaseapp r WHERE r.batch_id = %(batch)s""",
+            {"batch": batch_id, "env": environment, "status": status},
         )
 
 
@@ -139,6 +157,11 @@ def prepare() -> dict:
     )
     history_sql(status_release, 10)
     history_sql(heavy_release, 10_000)
+    # What runs where, for the applications list: every probe app runs in pre and prod, and
+    # has a newer failed prod attempt (as the seeded apps run in both and have open releases).
+    deployed_sql(batches[3], "pre", "succeeded")
+    deployed_sql(batches[3], "prod", "succeeded")
+    deployed_sql(batches[4], "prod", "failed")
     distinct = [
         create_batch(name=f"contend-{i}", apps=[AppChoice("contend", "c1")], user=user)
         .batch.releases.get()
@@ -188,7 +211,7 @@ def count(fn) -> tuple[int, list[str]]:
 def flat() -> dict:
     probe = prepare()
     web = client(probe)
-    out = {"ingest": {}, "status": {}}
+    out = {"ingest": {}, "status": {}, "applications": {}}
     for n_apps in (1, 10, 200):
         apps = PROBE_APPS[:n_apps]
         number = next_number()
@@ -242,15 +265,23 @@ def flat() -> dict:
         selector, _ = count(lambda r=release_id: release_status(release_id=r, user=None))
         endpoint, _ = count(lambda r=release_id: web.get(f"/api/v1/releases/{r}/status"))
         out["status"][label] = {"selector": selector, "endpoint": endpoint}
+    for query in ("", "?behind=prod"):
+        queries, _ = count(lambda q=query: web.get(f"/api/v1/applications/{q}"))
+        out["applications"][query or "first page"] = queries
     return out
 
 
 def latency() -> dict:
-    """p50 (ms) of the full request in-process: 1-app ingest and status (10 deployments)."""
+    """p50 (ms) of the full request in-process: 1-app ingest, status (10 deployments) and the
+    first page of the applications overview."""
     probe = prepare()
     web = client(probe)
     rounds = int(os.environ.get("BENCH_LATENCY_N", "150"))
-    ingest, status = [], []
+    # Earlier phases added builds and releases; plans from stale statistics would measure the
+    # planner's ignorance (autovacuum would have analyzed a production database by now).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    ingest, status, applications = [], [], []
     number = next_number()
     for i in range(rounds):
         body = json.dumps(
@@ -269,7 +300,15 @@ def latency() -> dict:
         response = web.get(f"/api/v1/releases/{probe['status_release']}/status")
         status.append((time.perf_counter() - t) * 1000)
         assert response.status_code == 200, response.content
-    return {"ingest_p50_ms": statistics.median(ingest), "status_p50_ms": statistics.median(status)}
+        t = time.perf_counter()
+        response = web.get("/api/v1/applications/")
+        applications.append((time.perf_counter() - t) * 1000)
+        assert response.status_code == 200, response.content
+    return {
+        "ingest_p50_ms": statistics.median(ingest),
+        "status_p50_ms": statistics.median(status),
+        "applications_p50_ms": statistics.median(applications),
+    }
 
 
 def explain() -> dict:
@@ -292,6 +331,7 @@ def explain() -> dict:
             lambda: web.post("/api/v1/builds/notify", body, content_type="application/json"),
         ),
         ("status", lambda: web.get(f"/api/v1/releases/{probe['heavy_release']}/status")),
+        ("applications", lambda: web.get("/api/v1/applications/")),
     ):
         _, statements = count(call)
         rows = []
@@ -344,12 +384,134 @@ def counts() -> dict:
     return out
 
 
+# What runs where (releases/overview.py) reads through these; writes pay to keep them.
+OVERVIEW_INDEXES = {
+    "deployment_app_recent_idx",
+    "deployment_app_running_idx",
+    "deployment_app_failed_idx",
+    "build_image_app_latest_idx",
+}
+
+
+def _overview_indexes():
+    from deployments.models import Deployment
+
+    return [
+        (model, index)
+        for model in (Deployment, BuildImage)
+        for index in model._meta.indexes
+        if index.name in OVERVIEW_INDEXES
+    ]
+
+
+def _set_overview_indexes(present: bool) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE indexname = ANY(%s)", [list(OVERVIEW_INDEXES)]
+        )
+        existing = {row[0] for row in cursor.fetchall()}
+    with connection.schema_editor() as editor:
+        for model, index in _overview_indexes():
+            if present and index.name not in existing:
+                editor.add_index(model, index)
+            elif not present and index.name in existing:
+                editor.remove_index(model, index)
+
+
+def _running_deployments(release_id: int, n: int) -> list[int]:
+    """`n` running deployments of the release, superseded (so none is its current one)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO deployments_deployment (release_app_id, application_id, environment,
+                 image_tag, config, status, job_name, job_namespace, error, created_at,
+                 started_at, superseded_at, cleanup_pending, claimed_by)
+               SELECT r.id, r.application_id, CASE WHEN i %% 2 = 0 THEN 'pre' ELSE 'prod' END,
+                      r.image_tag, '{}'::jsonb, 'running', 'rt-cost-' || i, 'release-train-pre',
+                      '', now(), now(), now(), false, ''
+               FROM releases_releaseapp r, generate_series(1, %(n)s) i WHERE r.id = %(r)s
+               RETURNING id""",
+            {"r": release_id, "n": n},
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def index_cost() -> dict:
+    """What the overview's indexes cost the writes that keep them: p50 of a 1-app ingest and
+    of applying a deployment's outcome, with the indexes and with them dropped, in alternating
+    rounds (re-created at the end), and the indexes' sizes."""
+    from releases.services import apply_deployment_outcome
+
+    probe = prepare()
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    n = int(os.environ.get("BENCH_INDEX_COST_N", "100"))
+    user = get_user_model().objects.get(username="bench")
+    release = (
+        ReleaseApp.objects.filter(batch__name="index-cost").values_list("pk", flat=True).first()
+        or create_batch(name="index-cost", apps=[AppChoice(PROBE_APPS[-1])], user=user)
+        .batch.releases.get()
+        .pk
+    )
+
+    def writes(count: int) -> tuple[list[float], list[float]]:
+        number = next_number()
+        ingest, outcome = [], []
+        for i in range(count):
+            t = time.perf_counter()
+            ingest_build_notification(
+                notification=notification(number + i, [PROBE_APPS[i % len(PROBE_APPS)]])
+            )
+            ingest.append((time.perf_counter() - t) * 1000)
+        for i, deployment_id in enumerate(_running_deployments(release, count)):
+            t = time.perf_counter()
+            apply_deployment_outcome(
+                deployment_id=deployment_id, outcome=("succeeded", "failed")[i % 2]
+            )
+            outcome.append((time.perf_counter() - t) * 1000)
+        return ingest, outcome
+
+    runs = {"with": [], "without": []}
+    try:
+        writes(20)  # warm-up: the first round must not pay for cold caches
+        for r in range(rounds):
+            for variant in ("with", "without") if r % 2 == 0 else ("without", "with"):
+                _set_overview_indexes(variant == "with")
+                writes(5)
+                ingest, outcome = writes(n)
+                runs[variant].append(
+                    {
+                        "ingest_p50_ms": statistics.median(ingest),
+                        "outcome_p50_ms": statistics.median(outcome),
+                    }
+                )
+    finally:
+        _set_overview_indexes(True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, pg_relation_size(indexname::regclass) FROM pg_indexes"
+            " WHERE indexname = ANY(%s) ORDER BY indexname",
+            [list(OVERVIEW_INDEXES)],
+        )
+        index_sizes = dict(cursor.fetchall())
+    ratio = lambda key: statistics.median(  # noqa: E731
+        w[key] / wo[key] for w, wo in zip(runs["with"], runs["without"], strict=True)
+    )
+    return {
+        "runs": runs,
+        "ingest_ratio": ratio("ingest_p50_ms"),
+        "outcome_ratio": ratio("outcome_p50_ms"),
+        "index_bytes": index_sizes,
+        "n": n,
+        "probe": bool(probe),
+    }
+
+
 PHASES = {
     "prepare": prepare,
     "flat": flat,
     "latency": latency,
     "explain": explain,
     "counts": counts,
+    "index_cost": index_cost,
 }
 
 if __name__ == "__main__":

@@ -67,8 +67,7 @@ def measure(phase: str, url: str, module: str = "bench.measure", **extra) -> dic
 
 
 def reset_empty(url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    assert name.startswith("rt_bench"), name
+    name = seed_scale.database_name(url)
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -323,12 +322,19 @@ def main() -> None:
 
     report: dict = {
         "args": vars(args),
+        "databases": {
+            "seeded": seed_scale.database_name(SEEDED),
+            "empty": seed_scale.database_name(EMPTY),
+        },
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
-    print(f"seeding rt_bench at scale {args.scale} (if needed)", flush=True)
+    print(
+        f"seeding {seed_scale.database_name(SEEDED)} at scale {args.scale} (if needed)", flush=True
+    )
     if args.reseed or seed_scale.seeded_scale(SEEDED) != args.scale:
         report["seed"] = seed_scale.seed(SEEDED, args.scale)
     else:
+        seed_scale.migrate(SEEDED)  # a reused database gets this version's schema
         report["seed"] = {"scale": args.scale, "reused": True}
     print("fresh empty database", flush=True)
     reset_empty(EMPTY)
@@ -355,7 +361,13 @@ def main() -> None:
             ratio(s["status_p50_ms"], e["status_p50_ms"])
             for s, e in zip(latencies["seeded"], latencies["empty"], strict=True)
         ),
+        "applications_ratio": statistics.median(
+            ratio(s["applications_p50_ms"], e["applications_p50_ms"])
+            for s, e in zip(latencies["seeded"], latencies["empty"], strict=True)
+        ),
     }
+    print("what the overview's indexes cost ingest and outcomes", flush=True)
+    report["index_cost"] = measure("index_cost", SEEDED, BENCH_ROUNDS=str(args.rounds))
     report["explain"] = measure("explain", SEEDED)
     report["breakdown"] = measure("all", SEEDED, module="bench.breakdown")
     report["experiments"] = measure("all", SEEDED, module="bench.experiments")

@@ -12,12 +12,13 @@ app, an open batch's latest tag from the app's highest successful build. Foreign
 re-checked row by row while loading (session_replication_role = replica); `verify()` checks
 them set-wise afterwards.
 
-It refuses to touch a database whose name does not start with "rt_bench", so it can never wipe
-the test or demo database.
+It refuses to touch a database whose name does not start with "rt_bench" (or "rt_<who>_bench",
+an engineer's own copy), so it can never wipe the test or demo database.
 """
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +28,19 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/rt_bench"
+BENCH_NAME = re.compile(r"^rt_(\w+_)?bench")
+# Bumped when the seeded rows change shape: a database seeded by another version is seeded again.
+SEED_VERSION = "2"
+
+
+def database_name(url: str) -> str:
+    """The database's name, refusing any that is not a bench database."""
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    if not BENCH_NAME.match(name):
+        raise SystemExit(f"refusing to touch {name!r}: bench databases are named rt_bench*")
+    return name
+
+
 TABLES = [
     "deployments_deployment",
     "releases_releaseapp",
@@ -59,9 +73,7 @@ def migrate(url: str) -> None:
 
 
 def ensure_database(url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    if not name.startswith("rt_bench"):
-        raise SystemExit(f"refusing to seed {name!r}: bench databases are named rt_bench*")
+    name = database_name(url)
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
@@ -82,8 +94,8 @@ STATEMENTS = [
               now() - (%(builds)s - n) * interval '1 minute',
               now() - (%(builds)s - n) * interval '1 minute'
        FROM generate_series(1, %(builds)s) n""",
-    """INSERT INTO builds_buildimage (id, build_id, application_id, image_tag)
-       SELECT n, n, (n - 1) %% %(apps)s + 1, 'v1.' || ((n - 1) / %(apps)s)
+    """INSERT INTO builds_buildimage (id, build_id, build_number, application_id, image_tag)
+       SELECT n, n, n, (n - 1) %% %(apps)s + 1, 'v1.' || ((n - 1) / %(apps)s)
        FROM generate_series(1, %(builds)s) n""",
     """INSERT INTO releases_batch (id, name, status, created_at, updated_at, created_by_id)
        SELECT b, 'batch-' || b,
@@ -127,12 +139,13 @@ STATEMENTS = [
     # Deployment i of release r: pre when i is even, prod when odd; generations 0-7 superseded
     # by the same environment's next generation (i + 2), 8 and 9 current. The current pre
     # deployment of a pending release waits for its stage (pending, no Job yet).
-    """INSERT INTO deployments_deployment (id, release_app_id, environment, image_tag, config,
+    """INSERT INTO deployments_deployment (id, release_app_id, application_id, environment,
+                                          image_tag, config,
                                           status, job_name, job_namespace, error, created_by_id,
                                           created_at, started_at, finished_at, superseded_at,
                                           superseded_by_id, cleanup_pending, claimed_by,
                                           claimed_until)
-       SELECT d.id, d.r, d.env, d.image_tag, '{}'::jsonb, d.status,
+       SELECT d.id, d.r, d.a, d.env, d.image_tag, '{}'::jsonb, d.status,
               CASE WHEN d.status = 'pending' THEN '' ELSE 'rt-app-' || d.id END,
               CASE WHEN d.status = 'pending' THEN '' ELSE 'release-train-' || d.env END,
               '', NULL, d.created_at,
@@ -142,7 +155,8 @@ STATEMENTS = [
               CASE WHEN d.i < 8 THEN d.id + 2 END,
               false, '', NULL
        FROM (
-         SELECT (ra.id - 1) * %(deployments_per_release)s + i + 1 AS id, ra.id AS r, i,
+         SELECT (ra.id - 1) * %(deployments_per_release)s + i + 1 AS id, ra.id AS r,
+                ra.application_id AS a, i,
                 CASE WHEN i %% 2 = 0 THEN 'pre' ELSE 'prod' END AS env,
                 ra.image_tag, ra.created_at + i * interval '3 minutes' AS created_at,
                 CASE WHEN i = 8 AND ra.status = 'pending' THEN 'pending'
@@ -170,6 +184,12 @@ VERIFY = {
                           AND i.image_tag = r.latest_image_tag)""",
     "releases on a failed build": """SELECT count(*) FROM releases_releaseapp r
         JOIN builds_build b ON b.id = r.build_id WHERE b.status <> 'success'""",
+    "deployments of another app than their release's": """SELECT count(*)
+        FROM deployments_deployment d JOIN releases_releaseapp r ON r.id = d.release_app_id
+        WHERE d.application_id <> r.application_id""",
+    "images with another number than their build's": """SELECT count(*)
+        FROM builds_buildimage i JOIN builds_build b ON b.id = i.build_id
+        WHERE i.build_number <> b.number""",
 }
 
 
@@ -205,6 +225,7 @@ def seed(url: str, scale: float) -> dict:
         # Everything recorded about the previous contents (the probe fixture) is gone with them.
         conn.execute("TRUNCATE bench_meta")
         conn.execute("INSERT INTO bench_meta VALUES ('scale', %s)", [str(scale)])
+        conn.execute("INSERT INTO bench_meta VALUES ('seed_version', %s)", [SEED_VERSION])
     with psycopg.connect(url, autocommit=True) as conn:
         t = time.monotonic()
         conn.execute("VACUUM ANALYZE")
@@ -221,8 +242,10 @@ def seed(url: str, scale: float) -> dict:
 def seeded_scale(url: str) -> float | None:
     try:
         with psycopg.connect(url) as conn:
-            row = conn.execute("SELECT value FROM bench_meta WHERE key = 'scale'").fetchone()
-            return float(row[0]) if row else None
+            meta = dict(conn.execute("SELECT key, value FROM bench_meta").fetchall())
+            if meta.get("seed_version") != SEED_VERSION:
+                return None
+            return float(meta["scale"]) if "scale" in meta else None
     except psycopg.Error:
         return None
 

@@ -48,6 +48,9 @@ class BuildImage(models.Model):
         related_name="build_images",
     )
     image_tag = models.CharField(_("image tag"), max_length=128, validators=[validate_image_tag])
+    # The build's number, copied at creation (it never changes), so an app's newest successful
+    # build is read from an index here rather than by walking its build history.
+    build_number = models.PositiveBigIntegerField(_("build number"))
 
     class Meta:
         ordering = ["build_id", "application_id"]
@@ -64,6 +67,10 @@ class BuildImage(models.Model):
         indexes = [
             # "Which successful builds made this tag of this app" (switch check 4, tag lists).
             models.Index(fields=["application", "image_tag"], name="build_image_app_tag_idx"),
+            # An app's builds, highest number first ("latest build" in releases/overview.py).
+            models.Index(
+                fields=["application", "-build_number", "-build"], name="build_image_app_latest_idx"
+            ),
         ]
 
     def __str__(self) -> str:

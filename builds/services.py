@@ -161,7 +161,12 @@ def _images_insert(
     *, build: Build, apps: Iterable[AppImage], applications: dict[str, Application]
 ) -> None:
     images = [
-        BuildImage(build=build, application=applications[a.name], image_tag=a.image_tag)
+        BuildImage(
+            build=build,
+            build_number=build.number,
+            application=applications[a.name],
+            image_tag=a.image_tag,
+        )
         for a in apps
     ]
     if images:

@@ -9,6 +9,12 @@ from utilities.validators import IMAGE_TAG_PATTERN
 
 from .choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environment
 
+# A deployment that reached its environment and did not succeed: it failed (a Job that failed,
+# or a spec that could never launch), or it was cancelled after its Job had started.
+FAILED_ATTEMPT = Q(status=DeploymentStatus.FAILED) | Q(
+    status=DeploymentStatus.CANCELLED, started_at__isnull=False
+)
+
 
 class DeploymentQuerySet(models.QuerySet):
     def current(self):
@@ -32,6 +38,15 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
         verbose_name=_("release"),
         on_delete=models.CASCADE,
         related_name="deployments",
+    )
+    # The release's application, copied at creation (a release never changes application), so
+    # "what runs where" reads the newest deployment of an app from an index, not from history.
+    application = models.ForeignKey(
+        "releases.Application",
+        verbose_name=_("application"),
+        on_delete=models.PROTECT,
+        related_name="deployments",
+        db_index=False,  # deployment_app_recent_idx leads with it
     )
     environment = models.CharField(_("environment"), max_length=8, choices=Environment.choices)
     image_tag = models.CharField(_("image tag"), max_length=128)
@@ -110,6 +125,22 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
                 fields=["id"], condition=Q(cleanup_pending=True), name="deployment_cleanup_idx"
             ),
             models.Index(fields=["environment", "status"], name="deployment_env_status_idx"),
+            # What runs where (releases/overview.py): an app's newest deployments per environment,
+            # its newest success and its newest failed attempt, each one index probe.
+            models.Index(
+                fields=["application", "environment", "-created_at", "-id"],
+                name="deployment_app_recent_idx",
+            ),
+            models.Index(
+                fields=["application", "environment", "-finished_at", "-id"],
+                condition=Q(status=DeploymentStatus.SUCCEEDED),
+                name="deployment_app_running_idx",
+            ),
+            models.Index(
+                fields=["application", "environment", "-finished_at", "-id"],
+                condition=FAILED_ATTEMPT,
+                name="deployment_app_failed_idx",
+            ),
         ]
 
     def __str__(self) -> str:

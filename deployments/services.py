@@ -30,6 +30,7 @@ def deployment_create(
         old.save(update_fields=["superseded_at", "status", "finished_at", "cleanup_pending"])
     deployment = Deployment.objects.create(
         release_app=release,
+        application_id=release.application_id,
         environment=environment,
         image_tag=image_tag,
         config=config,

@@ -1,9 +1,11 @@
 import django_filters
 
 from config.filters import IdFilter, StrictBooleanFilter
+from deployments.choices import Environment
 
 from .choices import BatchStatus, ReleaseStatus
-from .models import Batch, ReleaseApp
+from .models import Application, Batch, ReleaseApp
+from .overview import applications_behind
 
 
 class BatchFilterSet(django_filters.FilterSet):
@@ -25,3 +27,21 @@ class ReleaseFilterSet(django_filters.FilterSet):
     class Meta:
         model = ReleaseApp
         fields = ["batch", "app", "status", "has_new_tag"]
+
+
+class ApplicationFilterSet(django_filters.FilterSet):
+    """Filters of the applications overview; its queryset comes from `applications_overview`."""
+
+    name = django_filters.CharFilter(help_text="Application name.")
+    behind = django_filters.ChoiceFilter(
+        choices=Environment.choices,
+        method="filter_behind",
+        help_text="Only apps whose pre (or prod) runs a tag other than their latest build's.",
+    )
+
+    class Meta:
+        model = Application
+        fields = ["name", "behind"]
+
+    def filter_behind(self, queryset, name, value):
+        return applications_behind(queryset, environment=value)

@@ -48,6 +48,7 @@ class BuildImageFactory(factory.django.DjangoModelFactory):
         model = BuildImage
 
     build = factory.SubFactory(BuildFactory)
+    build_number = factory.SelfAttribute("build.number")
     application = factory.SubFactory(ApplicationFactory)
     image_tag = factory.Sequence(lambda n: f"v1.0.{n}")
 

@@ -1,24 +1,203 @@
+"""The Applications list is the "what runs where" overview; an application's page shows the same
+for that app and its recent deployments per environment. Both are live (utilities/live.py) and
+read through `releases.overview`, a constant number of queries per page whatever the history."""
+
 import json
 
 from django.contrib import admin
-from django.db.models import Count, Q
-from django.utils.html import format_html
+from django.contrib.admin.views.main import ChangeList
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from deployments.choices import Environment
+from utilities.admin import LiveAdminMixin, status_badge, tag
+from utilities.live import live_display, region_id
 from utilities.validators import DEPLOY_CONFIG_PERMISSION, deploy_config_env_hidden
 
-from ..choices import OPEN_BATCH_STATUSES
+from ..choices import BatchStatus
 from ..models import Application
+from ..overview import (
+    ENVIRONMENTS,
+    application_overviews,
+    application_recent_deployments,
+    applications_behind,
+    applications_never_deployed,
+    applications_overview,
+    applications_search,
+)
+
+
+def _url(model: str, pk: int) -> str:
+    return reverse(f"admin:{model}_change", args=[pk])
+
+
+def _ago(moment) -> str:
+    if moment is None:
+        return "—"
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        timezone.localtime(moment).strftime("%Y-%m-%d %H:%M"),
+        gettext("%(time)s ago") % {"time": timesince(moment, depth=1)},
+    )
+
+
+def _deployment_facts(deployment) -> str:
+    """Where a deployment came from: its batch (and release), when it finished, who queued it."""
+    return format_html(
+        '<span class="rt-sub">{} <a href="{}">{}</a> · <a href="{}">{}</a> · {}{}</span>',
+        gettext("batch"),
+        _url("releases_batch", deployment.batch_id),
+        deployment.batch_name,
+        _url("releases_releaseapp", deployment.release_id),
+        gettext("release #%(id)s") % {"id": deployment.release_id},
+        _ago(deployment.finished_at),
+        format_html(" · {}", deployment.started_by) if deployment.started_by else "",
+    )
+
+
+def environment_now(now, environment: str) -> str:
+    """One environment of one app: the tag running, a behind badge, a newer failed attempt."""
+    if now is None:
+        return format_html('<span class="rt-never">{}</span>', gettext("never deployed"))
+    parts = []
+    if now.running:
+        parts.append(
+            format_html(
+                '<a href="{}" class="rt-now">{}</a>{}',
+                _url("deployments_deployment", now.running.id),
+                tag(now.running.image_tag),
+                format_html(' <span class="rt-badge rt-badge-behind">{}</span>', gettext("behind"))
+                if now.behind
+                else "",
+            )
+        )
+        parts.append(_deployment_facts(now.running))
+    else:
+        parts.append(format_html('<span class="rt-never">{}</span>', gettext("never deployed")))
+    if now.last_failed:
+        failed = now.last_failed
+        text = (
+            gettext("%(environment)s attempt with %(tag)s failed %(ago)s")
+            if failed.status == "failed"
+            else gettext("%(environment)s attempt with %(tag)s was cancelled %(ago)s")
+        )
+        parts.append(
+            format_html(
+                '<a class="rt-attempt" href="{}" title="{}">⚠ {}</a>',
+                _url("deployments_deployment", failed.id),
+                failed.error,
+                mark_safe(
+                    text
+                    % {
+                        "environment": Environment(environment).label,
+                        "tag": tag(failed.image_tag),
+                        "ago": _ago(failed.finished_at),
+                    }
+                ),
+            )
+        )
+    return format_html_join("", "<div>{}</div>", ((p,) for p in parts))
+
+
+def latest_build(latest) -> str:
+    if latest is None:
+        return format_html('<span class="rt-never">{}</span>', gettext("no successful build"))
+    return format_html(
+        '<div>{}</div><span class="rt-sub"><a href="{}">{}</a> · {}</span>',
+        tag(latest.image_tag),
+        _url("builds_build", latest.build_id),
+        gettext("build #%(number)s") % {"number": latest.build_number},
+        _ago(latest.built_at),
+    )
+
+
+def open_batches(releases) -> str:
+    if not releases:
+        return "—"
+    return format_html_join(
+        "",
+        '<div class="rt-open"><a href="{}">{}</a> {}</div>',
+        (
+            (
+                _url("releases_releaseapp", r.id),
+                r.batch_name,
+                status_badge(r.batch_status, _batch_status_label(r.batch_status)),
+            )
+            for r in releases
+        ),
+    )
+
+
+def _batch_status_label(value: str) -> str:
+    return BatchStatus(value).label
+
+
+class EnvironmentFilter(admin.SimpleListFilter):
+    """Behind the latest build, or never deployed, in one environment."""
+
+    environment = ""
+
+    def lookups(self, request, model_admin):
+        return [("behind", _("Behind the latest build")), ("never", _("Never deployed"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "behind":
+            return applications_behind(queryset, environment=self.environment)
+        if self.value() == "never":
+            return applications_never_deployed(queryset, environment=self.environment)
+        return queryset
+
+
+class ProdFilter(EnvironmentFilter):
+    title = _("prod")
+    parameter_name = "prod"
+    environment = Environment.PROD
+
+
+class PreFilter(EnvironmentFilter):
+    title = _("pre")
+    parameter_name = "pre"
+    environment = Environment.PRE
+
+
+class OverviewChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = with_overviews(list(self.result_list))
+
+
+def with_overviews(applications: list[Application]) -> list[Application]:
+    """Give each application its `overview` (four queries for all of them)."""
+    for app, overview in zip(
+        applications, application_overviews(applications=applications), strict=True
+    ):
+        app.overview = overview
+    return applications
 
 
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):
-    """An application's deploy config decides what runs in the cluster: only holders of
+class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
+    """What runs where (the list), and one application (its page).
+
+    An application's deploy config decides what runs in the cluster: only holders of
     `releases.change_deploy_config` edit it or read its env values. Its name is what Drone's
     notifications match, so it is fixed once a build has named it."""
 
-    list_display = ("name", "open_releases", "created_at")
+    list_display = ("name", "pre_now", "prod_now", "latest_build", "open_batches")
+    list_display_links = ("name",)
+    list_filter = (ProdFilter, PreFilter)
     search_fields = ("name",)
+    search_help_text = _("An application's name, or a tag running in pre or prod or built last.")
+    live_list_fields = ("pre_now", "prod_now", "latest_build", "open_batches")
+    change_form_template = "admin/releases/application/change_form.html"
+    change_list_template = "admin/releases/application/change_list.html"
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -42,23 +221,96 @@ class ApplicationAdmin(admin.ModelAdmin):
     def _may_edit_config(self, request) -> bool:
         return request.user.has_perm(DEPLOY_CONFIG_PERMISSION)
 
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                open_release_count=Count(
-                    "releases", filter=Q(releases__batch__status__in=OPEN_BATCH_STATUSES)
-                )
-            )
-        )
-
-    @admin.display(description=_("releases in open batches"), ordering="open_release_count")
-    def open_releases(self, obj):
-        return obj.open_release_count
-
     @admin.display(description=_("deploy config"))
     def deploy_config_shown(self, obj):
         # Shown to those who may not change it: the env names, not their values.
         config = deploy_config_env_hidden(obj.deploy_config) if obj else {}
         return format_html("<pre>{}</pre>", json.dumps(config, indent=2, sort_keys=True))
+
+    def get_queryset(self, request):
+        return applications_overview()
+
+    def get_changelist(self, request, **kwargs):
+        return OverviewChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"title": _("What runs where"), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return applications_search(queryset, term=term), False
+
+    def live_list_regions(self, request, objects) -> list[str]:
+        if objects and not hasattr(objects[0], "overview"):
+            with_overviews(objects)
+        return super().live_list_regions(request, objects)
+
+    @admin.display(description=_("pre now"))
+    @live_display
+    def pre_now(self, obj):
+        return environment_now(obj.overview.environments[Environment.PRE], Environment.PRE)
+
+    @admin.display(description=_("prod now"))
+    @live_display
+    def prod_now(self, obj):
+        return environment_now(obj.overview.environments[Environment.PROD], Environment.PROD)
+
+    @admin.display(description=_("latest build"))
+    @live_display
+    def latest_build(self, obj):
+        return latest_build(obj.overview.latest)
+
+    @admin.display(description=_("open batches"))
+    @live_display
+    def open_batches(self, obj):
+        return open_batches(obj.overview.open_releases)
+
+    # --- one application's page ---------------------------------------------------------------
+
+    def live_regions(self, request, obj) -> list[str]:
+        return [self.overview_region(obj), self.deployments_region(obj)]
+
+    def overview_region(self, obj) -> str:
+        (overview,) = application_overviews(applications=[self._annotated(obj)])
+        context = {
+            "region": region_id(obj, "overview"),
+            "environments": [
+                (Environment(env).label, environment_now(overview.environments[env], env))
+                for env in ENVIRONMENTS
+            ],
+            "latest": latest_build(overview.latest),
+            "open_batches": open_batches(overview.open_releases),
+        }
+        return mark_safe(render_to_string("admin/releases/application/overview.html", context))
+
+    def deployments_region(self, obj) -> str:
+        recent = application_recent_deployments(application_id=obj.pk)
+        context = {
+            "region": region_id(obj, "deployments"),
+            "environments": [
+                (
+                    Environment(env).label,
+                    [(d, status_badge(d.status, d.get_status_display())) for d in recent[env]],
+                )
+                for env in ENVIRONMENTS
+            ],
+        }
+        return mark_safe(render_to_string("admin/releases/application/deployments.html", context))
+
+    def _annotated(self, obj) -> Application:
+        if hasattr(obj, "latest_image_id"):
+            return obj
+        return applications_overview().get(pk=obj.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id) if object_id else None
+        extra_context = dict(extra_context or {})
+        if obj is not None:
+            extra_context.update(
+                application_overview=self.overview_region(obj),
+                application_deployments=self.deployments_region(obj),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -182,3 +182,56 @@ STATUS = OpenApiExample(
     },
     response_only=True,
 )
+
+APPLICATION = {
+    "name": "api",
+    "latest": {
+        "image_tag": "v1.4.3",
+        "build_id": 57,
+        "build_number": 58,
+        "built_at": "2026-11-27T11:40:00Z",
+    },
+    "environments": {
+        "pre": {
+            "image_tag": "v1.4.3",
+            "deployment_id": 31,
+            "batch_id": 5,
+            "release_id": 12,
+            "finished_at": "2026-11-27T11:52:00Z",
+            "started_by": "alice",
+            "behind": False,
+            "last_failed": None,
+        },
+        "prod": {
+            "image_tag": "v1.4.1",
+            "deployment_id": 19,
+            "batch_id": 3,
+            "release_id": 7,
+            "finished_at": "2026-11-26T16:05:00Z",
+            "started_by": "bob",
+            "behind": True,
+            "last_failed": {
+                "image_tag": "v1.4.2",
+                "deployment_id": 27,
+                "batch_id": 4,
+                "release_id": 10,
+                "status": "failed",
+                "finished_at": "2026-11-27T10:20:00Z",
+                "started_by": "alice",
+                "error": "Job rt-deploy-27 failed: BackoffLimitExceeded",
+            },
+        },
+    },
+    "open_releases": [12],
+}
+NEVER_DEPLOYED = {
+    "name": "worker",
+    "latest": {
+        "image_tag": "w7",
+        "build_id": 56,
+        "build_number": 57,
+        "built_at": "2026-11-27T11:38:00Z",
+    },
+    "environments": {"pre": None, "prod": None},
+    "open_releases": [],
+}

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from deployments.api.serializers import DeploymentSerializer
+from deployments.choices import DeploymentStatus
 from releases.choices import BatchStatus, ReleaseStatus
 from releases.models import Batch, ReleaseApp
 from utilities.api_fields import StrictCharField
@@ -181,3 +182,72 @@ class ReleaseStatusSerializer(serializers.Serializer):
     switch_blockers = SwitchBlockerSerializer(many=True)
     current_deployments = DeploymentSerializer(many=True)
     history = DeploymentSerializer(many=True, help_text="Newest first, at most 50.")
+
+
+class DeploymentAttemptSerializer(serializers.Serializer):
+    """A deployment as the applications overview names it; serialises a `DeploymentFact`."""
+
+    image_tag = serializers.CharField()
+    deployment_id = serializers.IntegerField(source="id")
+    batch_id = serializers.IntegerField()
+    release_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=DeploymentStatus.choices)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    started_by = serializers.CharField(
+        allow_null=True,
+        help_text="Who queued the deployment: the stage start, or the switch that made it.",
+    )
+    error = serializers.CharField()
+
+
+class EnvironmentNowSerializer(serializers.Serializer):
+    """Serialises an `EnvironmentNow`: what runs, and a newer failed attempt if there is one."""
+
+    image_tag = serializers.CharField(
+        source="running.image_tag",
+        allow_null=True,
+        help_text="The tag running now; null if only failed attempts ever reached here.",
+    )
+    deployment_id = serializers.IntegerField(source="running.id", allow_null=True)
+    batch_id = serializers.IntegerField(source="running.batch_id", allow_null=True)
+    release_id = serializers.IntegerField(source="running.release_id", allow_null=True)
+    finished_at = serializers.DateTimeField(source="running.finished_at", allow_null=True)
+    started_by = serializers.CharField(source="running.started_by", allow_null=True)
+    behind = serializers.BooleanField(
+        help_text="Runs a tag other than the latest successful build's."
+    )
+    last_failed = DeploymentAttemptSerializer(
+        allow_null=True,
+        help_text="A failed attempt newer than what runs (failed, or cancelled after its Job "
+        "started); it did not replace it.",
+    )
+
+
+class LatestBuildSerializer(serializers.Serializer):
+    """Serialises a `LatestBuild`."""
+
+    image_tag = serializers.CharField()
+    build_id = serializers.IntegerField()
+    build_number = serializers.IntegerField()
+    built_at = serializers.DateTimeField(help_text="When we learned the build succeeded.")
+
+
+class ApplicationEnvironmentsSerializer(serializers.Serializer):
+    pre = EnvironmentNowSerializer(allow_null=True, help_text="null: never deployed to pre.")
+    prod = EnvironmentNowSerializer(allow_null=True, help_text="null: never deployed to prod.")
+
+
+class ApplicationOverviewSerializer(serializers.Serializer):
+    """Serialises an `ApplicationOverview`: what runs where, and what is newer."""
+
+    name = serializers.CharField()
+    latest = LatestBuildSerializer(
+        allow_null=True, help_text="The successful build with the highest number; null if none."
+    )
+    environments = ApplicationEnvironmentsSerializer()
+    open_releases = serializers.SerializerMethodField(
+        help_text="Ids of this app's releases in open batches."
+    )
+
+    def get_open_releases(self, overview) -> list[int]:
+        return [release.id for release in overview.open_releases]

@@ -1,9 +1,10 @@
 from config.routers import ApiRouter
 
-from .views import BatchViewSet, ReleaseViewSet
+from .views import ApplicationViewSet, BatchViewSet, ReleaseViewSet
 
 router = ApiRouter()
 router.register("batches", BatchViewSet)
 router.register("releases", ReleaseViewSet)
+router.register("applications", ApplicationViewSet)
 
 urlpatterns = router.urls

@@ -10,9 +10,14 @@ from config.parsers import body_checked
 from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
-from releases.filtersets import BatchFilterSet, ReleaseFilterSet
+from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
 from releases.history import history_batch_created, history_stage, history_switch
-from releases.models import Batch, ReleaseApp
+from releases.models import Application, Batch, ReleaseApp
+from releases.overview import (
+    application_overview_get,
+    application_overviews,
+    applications_overview,
+)
 from releases.rules import DEPLOY_PERMISSION, SWITCH_PERMISSION
 from releases.selectors import release_status
 from releases.services.batches import AppChoice
@@ -20,6 +25,7 @@ from releases.services.switch import switch_rejected
 
 from . import examples
 from .serializers import (
+    ApplicationOverviewSerializer,
     BatchCreateSerializer,
     BatchDetailSerializer,
     BatchResultSerializer,
@@ -252,3 +258,33 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
                 context=self.get_serializer_context(),
             ).data
         )
+
+
+@read_views_schema(
+    noun="application",
+    plural="applications",
+    permission="releases.view_application",
+    serializer=ApplicationOverviewSerializer,
+    example=examples.APPLICATION,
+)
+class ApplicationViewSet(viewsets.GenericViewSet):
+    """What runs where: per application, the tag running in pre and prod and the latest build."""
+
+    queryset = Application.objects.all()  # the model, for permissions; rows come from below
+    serializer_class = ApplicationOverviewSerializer
+    filterset_class = ApplicationFilterSet
+    lookup_field = "name"
+    # The name grammar's characters and length; a name outside the full grammar is a 404 too.
+    lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+
+    def get_queryset(self):
+        return applications_overview()
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        overviews = application_overviews(applications=page)
+        return self.get_paginated_response(self.get_serializer(overviews, many=True).data)
+
+    def retrieve(self, request, name):
+        overview = application_overview_get(name=name)
+        return Response(self.get_serializer(overview).data)

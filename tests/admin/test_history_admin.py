@@ -100,4 +100,8 @@ def test_application_list_counts_releases_in_open_batches(client, viewer, batch,
     response = client.get(reverse("admin:releases_application_changelist"))
 
     assert response.status_code == 200
-    assert '<td class="field-open_releases">1</td>' in row(response, ">api<")
+    # The overview names each open batch the app is in, linked to the app's release there.
+    api = row(response, ">api<")
+    release = batch.releases.get(application__name="api")
+    assert reverse("admin:releases_releaseapp_change", args=[release.pk]) in api
+    assert f">{batch.name}</a>" in api

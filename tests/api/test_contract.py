@@ -42,7 +42,12 @@ def test_request_bodies_are_json_only(schema):
 def test_path_ids_are_integers(schema):
     for name, operation in _operations(schema):
         for parameter in operation.get("parameters", []):
-            if parameter["in"] == "path":
+            if parameter["in"] != "path":
+                continue
+            if parameter["name"] == "name":  # an application, by its name (SPEC §7): not an id
+                assert parameter["schema"]["type"] == "string", name
+                assert parameter["schema"]["pattern"], name
+            else:
                 assert parameter["schema"]["type"] == "integer", name
 
 

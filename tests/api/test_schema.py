@@ -31,6 +31,8 @@ def test_the_schema_validates_without_warnings(tmp_path):
         "/api/v1/batches/{id}/start-pre-deploy:",
         "/api/v1/batches/{id}/start-prod-deploy:",
         "/api/v1/batches/{id}/cancel:",
+        "/api/v1/applications/:",
+        "/api/v1/applications/{name}/:",
     ):
         assert path in text
     assert "Drone payload" in text

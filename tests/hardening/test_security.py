@@ -68,11 +68,12 @@ ENDPOINTS = api_endpoints()
 
 
 def url_for(route: str, ids: dict[str, int]) -> str:
-    """A concrete path: the route's regex with its `pk` filled by an object of its collection."""
+    """A concrete path: the route's regex with its `pk` (or `name`) filled by an object of its
+    collection."""
     path = "/" + route.replace("^", "").replace("$", "")
     collection = re.search(r"v1/(\w+)/", path)
     pk = ids.get(collection.group(1)) if collection else None
-    return re.sub(r"\(\?P<pk>[^)]*\)", str(pk), path)
+    return re.sub(r"\(\?P<(pk|name)>[^)]*\)", str(pk), path)
 
 
 def body_for(name: str) -> dict:
@@ -110,6 +111,7 @@ def world(executor):
         "releases": batch.releases.get().pk,
         "deployments": deployment.pk,
         "builds": Build.objects.get(number=1).pk,
+        "applications": "api",
     }
 
 

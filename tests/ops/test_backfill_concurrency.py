@@ -30,7 +30,7 @@ def test_backfill_runs_beside_switches_detection_and_a_stage_start(executor):
     # A build detection never saw (a lost notification): only the backfill finds it.
     lost = Build.objects.create(repo="org/repo", number=3, status="success")
     BuildImage.objects.bulk_create(
-        BuildImage(build=lost, application=a, image_tag="v3")
+        BuildImage(build=lost, build_number=lost.number, application=a, image_tag="v3")
         for a in Application.objects.filter(name__in=APPS)
     )
     first = list(batches[0].releases.order_by("pk"))

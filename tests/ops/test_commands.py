@@ -117,9 +117,13 @@ def drifted():
     for number, apps in [(2, {"api": "v2"}), (4, {"api": "v4", "web": "w4"}), (3, {"api": "v3"})]:
         build = Build.objects.create(repo="org/repo", number=number, status="success")
         for name, tag in apps.items():
-            BuildImage.objects.create(build=build, application_id=_app_id(name), image_tag=tag)
+            BuildImage.objects.create(
+                build=build, build_number=number, application_id=_app_id(name), image_tag=tag
+            )
     failed = Build.objects.create(repo="org/repo", number=9, status="failure")
-    BuildImage.objects.create(build=failed, application_id=_app_id("api"), image_tag="v9")
+    BuildImage.objects.create(
+        build=failed, build_number=9, application_id=_app_id("api"), image_tag="v9"
+    )
     return {"one": first, "two": second, "closed": closed}
 
 
@@ -306,7 +310,7 @@ def test_backfill_statements_do_not_grow_with_releases_or_history():
     notify(1, {"a0": "v1"})
     create_batch(name="small", apps=[AppChoice("a0")], user=user)
     Build.objects.create(repo="org/repo", number=2, status="success").images.create(
-        application=Application.objects.get(name="a0"), image_tag="v2"
+        build_number=2, application=Application.objects.get(name="a0"), image_tag="v2"
     )
     small = statements()
 
@@ -316,7 +320,9 @@ def test_backfill_statements_do_not_grow_with_releases_or_history():
         create_batch(name=f"big{n}", apps=[AppChoice(a) for a in apps], user=user)
     build = Build.objects.create(repo="org/repo", number=40, status="success")
     for name in apps:
-        build.images.create(application=Application.objects.get(name=name), image_tag="v40")
+        build.images.create(
+            build_number=40, application=Application.objects.get(name=name), image_tag="v40"
+        )
     for number in range(5, 30):  # older history the recomputation must not walk row by row
         Build.objects.create(repo="org/repo", number=number, status="failure")
     big = statements()

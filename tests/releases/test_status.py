@@ -49,7 +49,12 @@ def test_blockers_are_reported_for_the_requesting_user(release, user):
 
 def test_blockers_match_what_the_switch_answers(release, user):
     Deployment.objects.create(
-        release_app=release, environment="pre", image_tag="v1", status="running", job_name="j"
+        release_app=release,
+        application_id=release.application_id,
+        environment="pre",
+        image_tag="v1",
+        status="running",
+        job_name="j",
     )
     view = release_status(release_id=release.pk, user=user)
     assert _codes(view) == ["deployment_in_progress"] and not view.can_switch
@@ -64,7 +69,12 @@ def test_blockers_match_what_the_switch_answers(release, user):
 def test_a_closed_batch_is_the_blocker_in_the_words_of_the_switch(release, user, status):
     Batch.objects.filter(pk=release.batch_id).update(status=status)
     Deployment.objects.create(
-        release_app=release, environment="pre", image_tag="v1", status="running", job_name="j"
+        release_app=release,
+        application_id=release.application_id,
+        environment="pre",
+        image_tag="v1",
+        status="running",
+        job_name="j",
     )
     view = release_status(release_id=release.pk, user=user)
 
@@ -120,6 +130,7 @@ def test_query_count_is_constant_whatever_the_history(release, user):
     Deployment.objects.bulk_create(
         Deployment(
             release_app=release,
+            application_id=release.application_id,
             environment="pre",
             image_tag="v1",
             status="succeeded",

@@ -161,7 +161,12 @@ def test_5_a_closed_batch_says_it_can_no_longer_change(release, status):
     Batch.objects.filter(pk=release.batch_id).update(status=status)
     # Even with a Job in flight: a closed batch is the first thing to know.
     Deployment.objects.create(
-        release_app=release, environment="pre", image_tag="v1", status="running", job_name="j"
+        release_app=release,
+        application_id=release.application_id,
+        environment="pre",
+        image_tag="v1",
+        status="running",
+        job_name="j",
     )
 
     error = _rejected("batch_closed", release)
@@ -193,6 +198,7 @@ def test_7_a_deployment_in_progress_blocks(release, status, job_name):
     # A waiting batch cannot normally hold one; any of the release's rows counts, current or not.
     Deployment.objects.create(
         release_app=release,
+        application_id=release.application_id,
         environment="pre",
         image_tag="v1",
         status=status,
@@ -204,7 +210,12 @@ def test_7_a_deployment_in_progress_blocks(release, status, job_name):
 
 
 def test_7_a_pending_deployment_without_job_does_not_block(release, user):
-    Deployment.objects.create(release_app=release, environment="pre", image_tag="v1")
+    Deployment.objects.create(
+        release_app=release,
+        application_id=release.application_id,
+        environment="pre",
+        image_tag="v1",
+    )
     assert switch_version(release_id=release.pk, user=user).changed
 
 
@@ -280,7 +291,9 @@ def test_unknown_release_is_not_found(user):
 def _release_after_pre(release, user) -> Deployment:
     pre = start_pre_deploy(batch_id=release.batch_id, user=user)
     run_stage(pre)
-    return Deployment.objects.get(release_app=release, environment="pre")
+    return Deployment.objects.get(
+        release_app=release, application_id=release.application_id, environment="pre"
+    )
 
 
 def test_job_is_deleted_after_commit_not_before(release, user, django_capture_on_commit_callbacks):
@@ -323,7 +336,12 @@ def test_no_job_deletion_when_the_switch_rolls_back_at_commit(executor):
         name="Nov", apps=[AppChoice("api", "v1")], user=user
     ).batch.releases.get()
     old = Deployment.objects.create(
-        release_app=release, environment="pre", image_tag="v1", status="succeeded", job_name="rt-1"
+        release_app=release,
+        application_id=release.application_id,
+        environment="pre",
+        image_tag="v1",
+        status="succeeded",
+        job_name="rt-1",
     )
     # A deferred constraint that fails at COMMIT: the switch's work is done, its Job deletion
     # registered, and then the database refuses the transaction.
