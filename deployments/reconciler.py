@@ -1,17 +1,29 @@
-"""The reconciler: brings Jobs in line with the deployment rows, one tick at a time.
+"""The reconciler: brings Jobs in line with the deployment rows, in the manner of a Kubernetes
+controller.
 
-A tick launches the pending deployments of deploying batches, polls the running ones and
-carries their outcome up (deployment -> release -> batch), and retries Job deletions that
-failed before. Any number of reconcilers may run side by side:
+A tick launches the pending deployments of deploying batches, applies the outcome of every Job
+that finished or vanished (deployment -> release -> batch), and retries Job deletions that
+failed before. `run` ticks whenever there is something to do: new work committed (PostgreSQL
+NOTIFY, see `wakeup.py`) or a Job changed (the executor's watch), and at least every interval
+as a fallback. Between changes it neither writes to the database nor calls the executor.
 
-- A row is claimed in a short transaction (`SELECT ... FOR UPDATE SKIP LOCKED`) that records
-  a lease (`claimed_by`, `claimed_until`); the executor is called after that commit, never
-  inside a transaction. Other reconcilers skip leased rows, so a live reconciler's work is
-  never duplicated, and a crashed one's rows come free when the lease runs out.
+Fair: each phase goes through all of its ready work in a tick, never a fixed number of rows
+from the lowest id. Work that failed rests before its next attempt (`next_attempt_at`, doubling
+up to a cap), so it never holds up work that is ready. Running Jobs cost nothing per tick: their
+state comes from the executor's watch (`job_states`), and only a finished one is claimed.
+
+Any number of reconcilers may run side by side:
+
+- Rows are claimed in short transactions (`SELECT ... FOR UPDATE SKIP LOCKED`) that record a
+  lease (`claimed_by`, `claimed_until`); the executor is called after that commit, never
+  inside a transaction. Others skip leased rows, so a live reconciler's work is never
+  duplicated, and a crashed one's rows come free when the lease runs out.
 - A launch records the Job's name before the Job exists ("pending with a job_name": a launch
   in flight, which blocks switches and makes a cancel delete the Job). Names are
   deterministic, so a launch repeated after a crash finds the Job (409) instead of making
   a second one.
+- Launches of one claim go out in parallel from a small thread pool. Those threads only call
+  the executor; every database write stays in the reconciler's own thread.
 """
 
 import contextlib
@@ -20,24 +32,36 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, Q, QuerySet
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from releases.choices import BatchStatus
 from releases.services import apply_deployment_outcome
 
+from . import wakeup
 from .choices import DeploymentStatus, Environment
-from .executors import Executor, JobState, PermanentJobError, get_executor
-from .metrics import job_operations
+from .executors import Executor, JobState, JobStatus, PermanentJobError, get_executor
+from .metrics import job_operations, outcome_delay, work_waiting
 from .models import Deployment
-from .services import deployment_jobs_cleanup, deployment_mark_running
+from .services import (
+    deployment_jobs_cleanup,
+    deployment_mark_running,
+    deployment_retry_later,
+    deployments_release,
+)
 
 logger = logging.getLogger(__name__)
+
+# After a tick failed (the database went away, most likely), the pause before the next one.
+FAILED_TICK_PAUSE_SECONDS = 1.0
 
 
 @dataclass
@@ -75,94 +99,150 @@ class Reconciler:
         # Unique per instance: a lease must never be mistaken for another reconciler's.
         self.name = name or f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stop = stop or threading.Event()
+        # Set by whatever brings new work: a NOTIFY, a Job that changed, a stop request.
+        self.wake = threading.Event()
         self.lease = timedelta(seconds=settings.DEPLOY_RECONCILER_LEASE_SECONDS)
         self.batch_size = settings.DEPLOY_RECONCILER_BATCH
+        self.workers = max(1, settings.DEPLOY_RECONCILER_LAUNCH_WORKERS)
+        self._pool: ThreadPoolExecutor | None = None
+
+    # --- the loop ---
+
+    def run(self, *, interval: float) -> None:
+        """Tick when woken and at least every `interval` seconds, until `stop` is set."""
+        self.executor.watch(on_change=self.wake.set, stop=self.stop)
+        if not wakeup.listen(wake=self.wake, stop=self.stop):
+            # Nothing will wake us (SQLite): look for work often; an idle tick is a few reads.
+            interval = min(interval, settings.DEPLOY_RECONCILER_POLL_SECONDS)
+        try:
+            while not self.stop.is_set():
+                self.wake.clear()
+                try:
+                    self.tick()
+                except Exception as exc:
+                    logger.exception("reconciler_tick_failed", extra={"error": repr(exc)})
+                    # Start the next tick on a fresh connection, after a pause.
+                    connections.close_all()
+                    self.stop.wait(FAILED_TICK_PAUSE_SECONDS)
+                self.wake.wait(interval)
+        finally:
+            self.close()
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def tick(self) -> TickResult:
         result = TickResult()
-        self._each(launchable_deployments(), self._launch, result, assign_job=True)
-        self._each(Deployment.objects.filter(status=DeploymentStatus.RUNNING), self._poll, result)
-        self._each(Deployment.objects.filter(cleanup_pending=True), self._cleanup, result)
+        self._launch_ready(result)
+        self._apply_outcomes(result)
+        self._clean_up(result)
         return result
 
     # --- claiming ---
 
-    def _each(self, rows: QuerySet[Deployment], work, result: TickResult, **claim) -> None:
-        """Claim and work on the rows one at a time, in pk order, at most a batch per tick."""
-        after = 0
-        for _ in range(self.batch_size):
-            if self.stop.is_set():
-                return
-            deployment = self._claim(rows.filter(pk__gt=after), **claim)
-            if deployment is None:
-                return
-            after = deployment.pk
-            try:
-                work(deployment, result)
-            except Exception as exc:
-                # The lease lapses by itself, so an unexpected failure is retried, not hammered.
-                result.errors += 1
-                logger.exception(
-                    "reconciler_error",
-                    extra={"deployment_id": deployment.pk, "error": repr(exc)},
-                )
-            else:
-                self._release(deployment)
-
-    def _claim(self, rows: QuerySet[Deployment], *, assign_job: bool = False) -> Deployment | None:
+    def _claim(
+        self, rows: QuerySet[Deployment], *, limit: int, assign_job: bool = False
+    ) -> list[Deployment]:
+        """Claim up to `limit` of the rows that are free and due, in pk order."""
         with transaction.atomic(durable=True):
-            # Only the deployment row is locked, and SKIP LOCKED never waits: no lock order
+            # Only deployment rows are locked, and SKIP LOCKED never waits: no lock order
             # to respect against the workflows' batch -> release -> deployment.
-            deployment = (
+            deployments = list(
                 rows.unclaimed()
+                .due()
                 .select_for_update(skip_locked=True, of=("self",))
                 .select_related("release_app__application")
-                .order_by("pk")
-                .first()
+                .order_by("pk")[:limit]
             )
-            if deployment is None:
-                return None
-            deployment.claimed_by = self.name
+            if not deployments:
+                return []
             # The database's clock, for every reconciler alike: host clocks may drift apart.
-            deployment.claimed_until = ExpressionWrapper(
-                Now() + self.lease, output_field=DateTimeField()
+            Deployment.objects.filter(pk__in=[d.pk for d in deployments]).update(
+                claimed_by=self.name,
+                claimed_until=ExpressionWrapper(Now() + self.lease, output_field=DateTimeField()),
             )
-            fields = ["claimed_by", "claimed_until"]
-            if assign_job and not deployment.job_name:
-                # Recorded before the Job exists: from here on a cancel deletes it. A config
-                # that can never launch leaves it unnamed; the launch then fails it.
-                with contextlib.suppress(PermanentJobError):
-                    target = self.executor.job_target(deployment)
-                    deployment.job_name, deployment.job_namespace = target
-                    fields += ["job_name", "job_namespace"]
-            deployment.save(update_fields=fields)
-        return deployment
+            named = []
+            for deployment in deployments:
+                deployment.claimed_by = self.name
+                if assign_job and not deployment.job_name:
+                    # Recorded before the Job exists: from here on a cancel deletes it. A config
+                    # that can never launch leaves it unnamed; the launch then fails it.
+                    with contextlib.suppress(PermanentJobError):
+                        target = self.executor.job_target(deployment)
+                        deployment.job_name, deployment.job_namespace = target
+                        named.append(deployment)
+            if named:
+                Deployment.objects.bulk_update(named, ["job_name", "job_namespace"])
+        return deployments
 
-    def _release(self, deployment: Deployment) -> None:
-        Deployment.objects.filter(pk=deployment.pk, claimed_by=self.name).update(
-            claimed_by="", claimed_until=None
-        )
+    def _each_claim(
+        self, rows: QuerySet[Deployment], *, limit: int, **claim
+    ) -> Iterator[list[Deployment]]:
+        """Claims of `rows` one after another until none is left: every ready row once a tick."""
+        after = 0
+        while not self.stop.is_set():
+            claimed = self._claim(rows.filter(pk__gt=after), limit=limit, **claim)
+            if not claimed:
+                return
+            after = claimed[-1].pk
+            yield claimed
 
-    # --- the work ---
+    # --- launching ---
 
-    def _launch(self, deployment: Deployment, result: TickResult) -> None:
+    def _launch_ready(self, result: TickResult) -> None:
+        work_waiting.labels(kind="launch").set(launchable_deployments().unclaimed().due().count())
+        # A claim is as large as the launches in flight at once: a reconciler that dies holds
+        # no more rows than it was working on.
+        for claimed in self._each_claim(
+            launchable_deployments(), limit=self.workers, assign_job=True
+        ):
+            if self.workers == 1 or len(claimed) == 1:
+                for deployment in claimed:
+                    self._launched(deployment, _create(self.executor, deployment), result)
+                continue
+            pool = self._launch_pool()
+            futures = {
+                pool.submit(_in_worker, _create, self.executor, deployment): deployment
+                for deployment in claimed
+            }
+            # Recorded as each answer comes, while the others are still in flight.
+            for future in as_completed(futures):
+                self._launched(futures[future], future.result(), result)
+
+    def _launch_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reconciler-launch")
+        return self._pool
+
+    def _launched(
+        self, deployment: Deployment, error: BaseException | None, result: TickResult
+    ) -> None:
+        """Record how a launch went (in the reconciler's thread)."""
+        if error is not None and not isinstance(error, Exception):
+            raise error  # the process is going down: leave the rest to the leases
         job = _job_fields(deployment)
-        try:
-            if not deployment.job_name:
-                # The claim could not name it: raises the reason, which fails the deployment.
-                self.executor.job_target(deployment)
-            self.executor.launch(deployment)
-        except PermanentJobError as exc:
+        if isinstance(error, PermanentJobError):
             job_operations.labels(op="launch", result="rejected").inc()
-            logger.error("job_launch_rejected", extra={**job, "error": str(exc)})
+            logger.error("job_launch_rejected", extra={**job, "error": str(error)})
             apply_deployment_outcome(
-                deployment_id=deployment.pk, outcome=DeploymentStatus.FAILED, error=str(exc)
+                deployment_id=deployment.pk, outcome=DeploymentStatus.FAILED, error=str(error)
             )
+            deployments_release(deployment_ids=[deployment.pk], claimed_by=self.name)
             result.finished += 1
             return
-        except Exception as exc:
+        if error is not None:
             job_operations.labels(op="launch", result="error").inc()
-            logger.warning("job_launch_failed", extra={**job, "error": repr(exc), "retry": True})
+            pause = deployment_retry_later(deployment=deployment, claimed_by=self.name)
+            logger.warning(
+                "job_launch_failed",
+                extra={**job, "error": repr(error), "retry_in": pause.total_seconds()},
+            )
             result.errors += 1
             return
         job_operations.labels(op="launch", result="ok").inc()
@@ -170,6 +250,7 @@ class Reconciler:
             deployment_id=deployment.pk,
             job_name=deployment.job_name,
             job_namespace=deployment.job_namespace,
+            claimed_by=self.name,
         )
         if status != DeploymentStatus.CANCELLED:
             logger.info("job_launched", extra=job)
@@ -177,35 +258,91 @@ class Reconciler:
             return
         # Cancelled (with its batch, or superseded) while the Job was being created.
         logger.warning("job_launched_after_cancel", extra=job)
-        cleaned = deployment_jobs_cleanup(deployment_ids=[deployment.pk], claimed_by=self.name)
-        result.cleaned += len(cleaned)
+        self._delete_jobs([deployment], result)
 
-    def _poll(self, deployment: Deployment, result: TickResult) -> None:
-        job = _job_fields(deployment)
-        try:
-            status = self.executor.poll(deployment)
-        except Exception as exc:
-            job_operations.labels(op="poll", result="error").inc()
-            logger.warning("job_poll_failed", extra={**job, "error": repr(exc), "retry": True})
-            result.errors += 1
+    # --- outcomes ---
+
+    def _apply_outcomes(self, result: TickResult) -> None:
+        running = Deployment.objects.filter(status=DeploymentStatus.RUNNING).only(
+            "pk", "job_name", "job_namespace", "config", "environment"
+        )
+        running = list(running.order_by("pk"))
+        states = self.executor.job_states(running)
+        # A Job that could not be looked at (the API failed) is looked at again next time.
+        result.errors += len(running) - len(states)
+        ended = {pk: s for pk, s in states.items() if s.state != JobState.RUNNING}
+        work_waiting.labels(kind="outcome").set(len(ended))
+        if not ended:
             return
-        job_operations.labels(op="poll", result=status.state.value).inc()
-        if status.state != JobState.RUNNING:
+        rows = Deployment.objects.filter(pk__in=list(ended), status=DeploymentStatus.RUNNING)
+        for claimed in self._each_claim(rows, limit=self.batch_size):
+            applied = []
+            for deployment in claimed:
+                if self._apply_outcome(deployment, ended[deployment.pk], result):
+                    applied.append(deployment.pk)
+            deployments_release(deployment_ids=applied, claimed_by=self.name)
+
+    def _apply_outcome(self, deployment: Deployment, status: JobStatus, result: TickResult) -> bool:
+        succeeded = status.state == JobState.SUCCEEDED
+        try:
             # apply_deployment_outcome logs the outcome: one line per finished Job.
-            succeeded = status.state == JobState.SUCCEEDED
-            apply_deployment_outcome(
+            outcome = apply_deployment_outcome(
                 deployment_id=deployment.pk,
                 outcome=DeploymentStatus.SUCCEEDED if succeeded else DeploymentStatus.FAILED,
                 error="" if succeeded else status.detail or "Job failed.",
             )
-            result.finished += 1
-
-    def _cleanup(self, deployment: Deployment, result: TickResult) -> None:
-        done = deployment_jobs_cleanup(deployment_ids=[deployment.pk], claimed_by=self.name)
-        if done:
-            result.cleaned += 1
-        else:
+        except Exception as exc:
             result.errors += 1
+            logger.exception(
+                "reconciler_error", extra={"deployment_id": deployment.pk, "error": repr(exc)}
+            )
+            deployment_retry_later(deployment=deployment, claimed_by=self.name)
+            return False
+        if outcome.changed:
+            result.finished += 1
+            if status.finished_at is not None:
+                delay = (timezone.now() - status.finished_at).total_seconds()
+                outcome_delay.observe(max(delay, 0.0))
+        return True
+
+    # --- Job deletions ---
+
+    def _clean_up(self, result: TickResult) -> None:
+        rows = Deployment.objects.filter(cleanup_pending=True)
+        work_waiting.labels(kind="cleanup").set(rows.unclaimed().due().count())
+        for claimed in self._each_claim(rows, limit=self.batch_size):
+            self._delete_jobs(claimed, result)
+
+    def _delete_jobs(self, claimed: list[Deployment], result: TickResult) -> None:
+        done = set(
+            deployment_jobs_cleanup(deployment_ids=[d.pk for d in claimed], claimed_by=self.name)
+        )
+        deployments_release(deployment_ids=list(done), claimed_by=self.name)
+        result.cleaned += len(done)
+        for deployment in claimed:
+            if deployment.pk not in done:
+                deployment_retry_later(deployment=deployment, claimed_by=self.name)
+                result.errors += 1
+
+
+def _create(executor: Executor, deployment: Deployment) -> BaseException | None:
+    """Create the deployment's Job; returns what went wrong, if anything."""
+    try:
+        if not deployment.job_name:
+            # The claim could not name it: raises the reason, which fails the deployment.
+            executor.job_target(deployment)
+        executor.launch(deployment)
+    except BaseException as exc:
+        return exc
+    return None
+
+
+def _in_worker(work: Callable, *args):
+    """Run `work` in a pool thread; a database connection it opened is not left behind."""
+    try:
+        return work(*args)
+    finally:
+        connections.close_all()
 
 
 def _job_fields(deployment: Deployment) -> dict:

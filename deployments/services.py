@@ -1,14 +1,18 @@
 import logging
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import DateTimeField, ExpressionWrapper
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from .choices import DeploymentStatus
 from .executors import get_executor
 from .metrics import job_operations
 from .models import Deployment
+from .wakeup import reconcilers_wake
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,9 @@ def deployment_jobs_cleanup_on_commit(*, deployments: list[Deployment]) -> None:
     """
     ids = [d.pk for d in deployments if d.cleanup_pending]
     if ids:
+        # What the request leaves undone (or a Job whose create is still in flight) is the
+        # reconcilers' to finish, at once.
+        reconcilers_wake()
         budget = settings.DEPLOY_CLEANUP_BUDGET_SECONDS
         transaction.on_commit(
             lambda: deployment_jobs_cleanup(deployment_ids=ids, budget_seconds=budget)
@@ -111,17 +118,59 @@ def deployment_jobs_cleanup(
     return done
 
 
-def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace: str) -> str:
+def deployment_mark_running(
+    *, deployment_id: int, job_name: str, job_namespace: str, claimed_by: str = ""
+) -> str:
     """Record that the deployment's Job exists; returns the deployment's status after it.
 
     `cancelled` means it was cancelled while its Job was being created: the Job is to be
-    deleted. `running` may also mean another reconciler recorded it first.
+    deleted. `running` may also mean another reconciler recorded it first. A reconciler passes
+    its name as `claimed_by`: its claim on a row that runs ends in the same write.
     """
     with transaction.atomic(durable=True):
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+        fields = []
         if deployment.status == DeploymentStatus.PENDING:
             deployment.job_name = job_name
             deployment.job_namespace = job_namespace
             deployment.start(at=timezone.now())
-            deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
+            fields += ["job_name", "job_namespace", "status", "started_at"]
+        # A cancelled one keeps the claim: the reconciler deletes the Job it just created.
+        if (
+            claimed_by
+            and deployment.claimed_by == claimed_by
+            and deployment.status != DeploymentStatus.CANCELLED
+        ):
+            deployment.claimed_by, deployment.claimed_until = "", None
+            deployment.attempts, deployment.next_attempt_at = 0, None
+            fields += ["claimed_by", "claimed_until", "attempts", "next_attempt_at"]
+        if fields:
+            deployment.save(update_fields=fields)
     return deployment.status
+
+
+def deployments_release(*, deployment_ids: list[int], claimed_by: str) -> None:
+    """End `claimed_by`'s claim on these rows after work that succeeded; their failure count
+    starts again."""
+    Deployment.objects.filter(pk__in=deployment_ids, claimed_by=claimed_by).update(
+        claimed_by="", claimed_until=None, attempts=0, next_attempt_at=None
+    )
+
+
+def deployment_retry_later(*, deployment: Deployment, claimed_by: str) -> timedelta:
+    """End `claimed_by`'s claim after a failed attempt; the row rests before the next one,
+    twice as long after each failure in a row, up to DEPLOY_RETRY_MAX_SECONDS. Returns the pause."""
+    pause = timedelta(
+        seconds=min(
+            settings.DEPLOY_RETRY_BASE_SECONDS * 2 ** min(deployment.attempts, 30),
+            settings.DEPLOY_RETRY_MAX_SECONDS,
+        )
+    )
+    # The database's clock, like the lease's: host clocks may drift apart.
+    Deployment.objects.filter(pk=deployment.pk, claimed_by=claimed_by).update(
+        claimed_by="",
+        claimed_until=None,
+        attempts=deployment.attempts + 1,
+        next_attempt_at=ExpressionWrapper(Now() + pause, output_field=DateTimeField()),
+    )
+    return pause

@@ -2,14 +2,21 @@
 
 import abc
 import enum
+import logging
 import re
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from deployments.metrics import job_operations
 from deployments.models import Deployment
 from utilities.validators import DNS_1123_LABEL, ENV_NAME
+
+logger = logging.getLogger(__name__)
 
 # A DNS-1123 label: what Kubernetes requires of namespaces, and of Job names that pods and
 # the `job-name` label are derived from.
@@ -27,6 +34,8 @@ class JobState(enum.StrEnum):
 class JobStatus:
     state: JobState
     detail: str = ""
+    # When the Job finished, by the clock of whatever ran it, where it says so.
+    finished_at: datetime | None = None
 
 
 class PermanentJobError(Exception):
@@ -66,6 +75,28 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def cancel(self, deployment: Deployment) -> None:
         """Stop and delete the Job; a Job that is already gone counts as done."""
+
+    def watch(self, *, on_change: Callable[[], None], stop: threading.Event) -> None:
+        """Follow Jobs in the background until `stop`, calling `on_change` when one finishes or
+        vanishes, so the reconciler need not ask. Without it (this default) the reconciler
+        learns of changes on its interval."""
+        return None
+
+    def job_states(self, deployments: Iterable[Deployment]) -> dict[int, JobStatus]:
+        """Where the Jobs of these running deployments stand, by deployment id, as cheaply as
+        the executor can tell (a watched cache rather than a request per Job). A deployment
+        whose Job could not be looked at is left out; it is looked at again next time."""
+        states = {}
+        for deployment in deployments:
+            try:
+                states[deployment.pk] = self.poll(deployment)
+            except Exception as exc:
+                job_operations.labels(op="poll", result="error").inc()
+                logger.warning(
+                    "job_poll_failed",
+                    extra={"deployment_id": deployment.pk, "error": repr(exc), "retry": True},
+                )
+        return states
 
 
 def job_name_for(deployment: Deployment, *, app_name: str) -> str:

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -34,6 +36,13 @@ class LocalExecutor(Executor):
         # Processes this executor started, so it can reap them; others are found by pid.
         self._children: dict[Path, subprocess.Popen] = {}
         self._lock = threading.Lock()
+        self._on_change: list[tuple[Callable[[], None], threading.Event]] = []
+
+    def watch(self, *, on_change: Callable[[], None], stop: threading.Event) -> None:
+        """Its own processes are waited for: their end wakes the reconciler at once. Those of
+        another process (a reconciler that restarted) are found by `job_states` on the interval."""
+        with self._lock:
+            self._on_change.append((on_change, stop))
 
     def validate(self) -> None:
         super().validate()
@@ -96,6 +105,18 @@ class LocalExecutor(Executor):
             f.write(str(process.pid))
         with self._lock:
             self._children[job_dir] = process
+            watching = bool(self._on_change)
+        if watching:
+            threading.Thread(
+                target=self._wait_for, args=(process,), name="local-job-wait", daemon=True
+            ).start()
+
+    def _wait_for(self, process: subprocess.Popen) -> None:
+        process.wait()
+        with self._lock:
+            listeners = [f for f, stop in self._on_change if not stop.is_set()]
+        for on_change in listeners:
+            on_change()
 
     def poll(self, deployment: Deployment) -> JobStatus:
         self._reap()
@@ -170,9 +191,17 @@ def _finished(job_dir: Path) -> JobStatus | None:
         code = int((job_dir / "exit_code").read_text().strip())
     except (OSError, ValueError):
         return None
+    try:
+        finished_at = datetime.fromtimestamp((job_dir / "exit_code").stat().st_mtime, tz=UTC)
+    except OSError:
+        finished_at = None
     if code == 0:
-        return JobStatus(JobState.SUCCEEDED)
-    return JobStatus(JobState.FAILED, f"exit status {code}; output ends:\n{_tail(job_dir)}")
+        return JobStatus(JobState.SUCCEEDED, finished_at=finished_at)
+    return JobStatus(
+        JobState.FAILED,
+        f"exit status {code}; output ends:\n{_tail(job_dir)}",
+        finished_at=finished_at,
+    )
 
 
 def _tail(job_dir: Path) -> str:

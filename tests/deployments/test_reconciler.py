@@ -41,6 +41,13 @@ def _expire_leases() -> None:
     )
 
 
+def _end_rests() -> None:
+    """As if every failed attempt's pause had run out."""
+    Deployment.objects.exclude(next_attempt_at=None).update(
+        next_attempt_at=Now() - timedelta(seconds=1)
+    )
+
+
 def _tick_until(condition, *, rounds: int = 300) -> None:
     """Tick (bounded) until `condition()` holds; for executors whose Jobs take real time."""
     for _ in range(rounds):
@@ -170,25 +177,42 @@ def test_a_failed_launch_is_retried_and_creates_one_job(cluster, batch, user, fa
 
     assert tick() == "launched=1 finished=0 cleaned=0 errors=1"
     api = _deployment("api")
-    # A launch in flight: named, not running, free for the next tick to retry.
-    assert (api.status, bool(api.job_name), api.claimed_by) == ("pending", True, "")
+    # A launch in flight: named, not running, free for another reconciler, resting a while.
+    assert (api.status, bool(api.job_name), api.claimed_by, api.attempts) == (
+        "pending",
+        True,
+        "",
+        1,
+    )
+    creates = cluster.count("create")
+    assert tick() == "launched=0 finished=0 cleaned=0 errors=0"
+    assert cluster.count("create") == creates  # not hammered
 
+    _end_rests()
     assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
+    api.refresh_from_db()
+    assert (api.attempts, api.next_attempt_at) == (0, None)
 
     assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
     assert sorted(Counter(cluster.created()).values()) == [1, 1]
     assert len(cluster.jobs) == 2
 
 
-@pytest.mark.parametrize("fault", [{"status": 500}, {"delay": 3.0}], ids=["500", "timeout"])
-def test_a_failed_poll_changes_nothing_and_is_retried(cluster, batch, user, fault):
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 500}, {"status": 429}, {"delay": 3.0}],
+    ids=["500", "429", "timeout"],
+)
+def test_a_failed_list_changes_nothing_and_is_retried(cluster, batch, user, fault):
     start_pre_deploy(batch_id=batch.pk, user=user)
     tick()
     cluster.finish_all()
-    cluster.inject("read", times=2, **fault)
+    cluster.inject("list", **fault)
 
     assert tick() == "launched=0 finished=0 cleaned=0 errors=2"
     assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
+    # Not a request per Job instead of the failed list.
+    assert cluster.count("read") == 0
 
     assert tick() == "launched=0 finished=2 cleaned=0 errors=0"
     assert _batch_status(batch) == "prod_waiting"
@@ -261,8 +285,11 @@ class CancelledWhileLaunching(KubernetesExecutor):
 
 
 def test_a_job_created_after_its_deployment_was_cancelled_is_deleted(
-    cluster, batch, user, django_capture_on_commit_callbacks
+    cluster, batch, user, settings, django_capture_on_commit_callbacks
 ):
+    # The cancel runs inside the launch, on the test's connection: no launch threads here
+    # (tests/hardening/test_reconciler_faults.py cancels real launches in flight).
+    settings.DEPLOY_RECONCILER_LAUNCH_WORKERS = 1
     start_pre_deploy(batch_id=batch.pk, user=user)
     CancelledWhileLaunching.capture = django_capture_on_commit_callbacks
 
@@ -296,21 +323,21 @@ def test_a_reconciler_killed_mid_launch_leaves_work_the_next_one_finishes_once(
     start_pre_deploy(batch_id=batch.pk, user=user)
     with pytest.raises(Killed):
         Reconciler(executor=dying()).tick()
-    first = Deployment.objects.exclude(claimed_by="").get()
-    assert (first.status, bool(first.job_name)) == ("pending", True)
+    # Both launches were in flight together: the dead reconciler holds both rows.
+    dead = Deployment.objects.exclude(claimed_by="")
+    assert {(d.status, bool(d.job_name)) for d in dead} == {("pending", True)}
+    assert dead.count() == 2
 
-    # While the dead reconciler's lease runs, others leave its launch alone.
-    assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
-    first.refresh_from_db()
-    assert first.status == "pending"
+    # While the dead reconciler's lease runs, others leave its launches alone.
+    assert tick() == "launched=0 finished=0 cleaned=0 errors=0"
+    assert cluster.count("create") == (2 if dying is DiesAfterCreate else 0)
 
     _expire_leases()
-    assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
+    assert tick() == "launched=2 finished=0 cleaned=0 errors=0"
 
     assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
     assert sorted(Counter(cluster.created()).values()) == [1, 1]
-    first.refresh_from_db()
-    assert (first.job_namespace, first.job_name) in cluster.jobs
+    assert len(cluster.jobs) == 2
 
 
 def test_a_batch_cancelled_after_a_reconciler_died_mid_launch_leaves_no_job(
@@ -323,10 +350,10 @@ def test_a_batch_cancelled_after_a_reconciler_died_mid_launch_leaves_no_job(
         cancel_batch(batch_id=batch.pk, user=user)
     # Deleted, but the dead reconciler's lease keeps the matter open until it lapses.
     assert cluster.jobs == {}
-    assert Deployment.objects.filter(cleanup_pending=True).count() == 1
+    assert Deployment.objects.filter(cleanup_pending=True).count() == 2
 
     _expire_leases()
-    assert tick() == "launched=0 finished=0 cleaned=1 errors=0"
+    assert tick() == "launched=0 finished=0 cleaned=2 errors=0"
 
     assert cluster.jobs == {}
     assert not Deployment.objects.filter(cleanup_pending=True).exists()
