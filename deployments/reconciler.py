@@ -315,7 +315,9 @@ class Reconciler:
 
     def _delete_jobs(self, claimed: list[Deployment], result: TickResult) -> None:
         done = set(
-            deployment_jobs_cleanup(deployment_ids=[d.pk for d in claimed], claimed_by=self.name)
+            deployment_jobs_cleanup(
+                deployment_ids=[d.pk for d in claimed], claimed_by=self.name, executor=self.executor
+            )
         )
         deployments_release(deployment_ids=list(done), claimed_by=self.name)
         result.cleaned += len(done)

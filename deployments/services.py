@@ -9,7 +9,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from .choices import DeploymentStatus
-from .executors import get_executor
+from .executors import Executor, get_executor
 from .metrics import job_operations
 from .models import Deployment
 from .wakeup import reconcilers_wake
@@ -63,16 +63,20 @@ def deployment_jobs_cleanup_on_commit(*, deployments: list[Deployment]) -> None:
 
 
 def deployment_jobs_cleanup(
-    *, deployment_ids: list[int], claimed_by: str = "", budget_seconds: float | None = None
+    *,
+    deployment_ids: list[int],
+    claimed_by: str = "",
+    budget_seconds: float | None = None,
+    executor: Executor | None = None,
 ) -> list[int]:
     """Delete the Jobs of these deployments; returns the ids whose Job is now gone.
 
     Runs outside any transaction. A failure leaves `cleanup_pending` set, so the reconciler
     retries it; nothing that already committed is undone. `claimed_by` names the reconciler
     that holds these rows' claim, if the caller is one. No deletion starts after
-    `budget_seconds`.
+    `budget_seconds`. `executor` is the caller's own, if it has one.
     """
-    executor = get_executor()
+    executor = executor or get_executor()
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     done = []
     pending = Deployment.objects.filter(pk__in=deployment_ids, cleanup_pending=True).order_by("pk")

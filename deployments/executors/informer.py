@@ -11,11 +11,14 @@ The informer knows nothing of the Kubernetes client: the executor hands it two f
 a Job that finished or vanished, or a fresh list.
 """
 
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from django.utils import timezone
 
 from deployments.metrics import watch_restarts
 
@@ -120,12 +123,16 @@ class JobInformer:
             # The server ended the watch (its timeout): go on from the last version seen.
 
     def _apply(self, key: Key, status: JobStatus | None) -> None:
+        ended = status is None or status.state != JobState.RUNNING
         with self._lock:
             before = self._states.get(key)
+            if ended and status is not None and status.finished_at is None:
+                # The Job does not say when it finished: the moment we learnt it is the closest.
+                seen = before.finished_at if before and before.state == status.state else None
+                status = dataclasses.replace(status, finished_at=seen or timezone.now())
             if status is None:
                 self._states.pop(key, None)
             else:
                 self._states[key] = status
-        ended = status is None or status.state != JobState.RUNNING
         if ended and before != status:
             self._on_change()

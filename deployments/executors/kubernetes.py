@@ -237,6 +237,12 @@ class KubernetesExecutor(Executor):
             for namespace in sorted(set(settings.DEPLOY_NAMESPACES.values())):
                 self._informer(namespace)
 
+    def synced(self) -> bool:
+        """Whether every informer started so far has read its first list."""
+        with self._lock:
+            informers = list(self._informers.values())
+        return all(informer.synced.is_set() for informer in informers)
+
     def job_states(self, deployments: Iterable[Deployment]) -> dict[int, JobStatus]:
         """From the informers' caches; without a synced informer (not watching: `--once`, or
         one that is starting), from one list per namespace. A Job the cache does not hold is

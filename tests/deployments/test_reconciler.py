@@ -11,7 +11,14 @@ from deployments.executors.kubernetes import KubernetesExecutor
 from deployments.models import Deployment
 from deployments.reconciler import Reconciler
 from releases.models import Batch, ReleaseApp
-from releases.services import cancel_batch, start_pre_deploy, start_prod_deploy, switch_version
+from releases.services import (
+    cancel_batch,
+    create_batch,
+    start_pre_deploy,
+    start_prod_deploy,
+    switch_version,
+)
+from releases.services.batches import AppChoice
 from tests.helpers import notify
 
 from .conftest import tick
@@ -158,6 +165,92 @@ def test_a_launch_that_can_never_work_fails_the_deployment(cluster, batch, user)
     assert cluster.count("create") == 1  # only web's
 
 
+# --- fairness: ready work never waits behind work that is not ready ---
+
+
+def _five_apps_running(user) -> list[Deployment]:
+    apps = [f"app{i}" for i in range(5)]
+    notify(1, {app: "v1" for app in apps})
+    batch = create_batch(name="Big", apps=[AppChoice(a) for a in apps], user=user).batch
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    for _ in range(5):
+        tick()
+    deployments = list(Deployment.objects.order_by("pk"))
+    assert {d.status for d in deployments} == {"running"}
+    return deployments
+
+
+def test_finished_jobs_never_wait_behind_long_running_ones(cluster, user, settings):
+    """Issue 10: with batch size 2, two long Jobs at the lowest ids kept three finished Jobs
+    `running` for as long as the long ones ran."""
+    settings.DEPLOY_RECONCILER_BATCH = 2
+    deployments = _five_apps_running(user)
+    for deployment in deployments[2:]:
+        cluster.finish(deployment.job_namespace, deployment.job_name)
+
+    tick()
+
+    statuses = list(Deployment.objects.order_by("pk").values_list("status", flat=True))
+    assert statuses == ["running", "running", "succeeded", "succeeded", "succeeded"]
+
+
+class StuckDeletes(KubernetesExecutor):
+    """Deleting these Jobs keeps failing (a finalizer, a webhook that refuses)."""
+
+    stuck: set[str] = set()
+
+    def cancel(self, deployment):
+        if deployment.job_name in self.stuck:
+            raise ConnectionError("the API refuses this deletion")
+        super().cancel(deployment)
+
+
+def test_failing_cleanups_back_off_and_never_hold_up_the_others(cluster, user, settings):
+    settings.DEPLOY_RECONCILER_BATCH = 2
+    deployments = _five_apps_running(user)
+    # Cancelled without its after-commit deletions (a test transaction never commits): every
+    # Job is left to the reconciler.
+    cancel_batch(batch_id=deployments[0].release_app.batch_id, user=user)
+    StuckDeletes.stuck = {d.job_name for d in deployments[:3]}
+    reconciler = Reconciler(executor=StuckDeletes())
+
+    assert str(reconciler.tick()) == "launched=0 finished=0 cleaned=2 errors=3"
+
+    assert set(cluster.jobs) == {(d.job_namespace, d.job_name) for d in deployments[:3]}
+    stuck = Deployment.objects.filter(cleanup_pending=True)
+    assert set(stuck.values_list("attempts", "claimed_by")) == {(1, "")}
+    # Resting: the next tick leaves them alone rather than hammering the API.
+    assert str(reconciler.tick()) == "launched=0 finished=0 cleaned=0 errors=0"
+
+    _end_rests()
+    assert str(reconciler.tick()) == "launched=0 finished=0 cleaned=0 errors=3"
+    assert set(stuck.values_list("attempts", flat=True)) == {2}
+
+    StuckDeletes.stuck = set()
+    _end_rests()
+    assert str(reconciler.tick()) == "launched=0 finished=0 cleaned=3 errors=0"
+    assert cluster.jobs == {}
+    assert set(Deployment.objects.values_list("attempts", "next_attempt_at")) == {(0, None)}
+
+
+def test_the_pause_after_a_failure_doubles_up_to_a_cap(batch, user, settings):
+    from deployments.services import deployment_retry_later
+
+    settings.DEPLOY_RETRY_BASE_SECONDS = 1
+    settings.DEPLOY_RETRY_MAX_SECONDS = 20
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    deployment = Deployment.objects.first()
+
+    pauses = []
+    for _ in range(7):
+        Deployment.objects.filter(pk=deployment.pk).update(claimed_by="me")
+        pauses.append(deployment_retry_later(deployment=deployment, claimed_by="me").seconds)
+        deployment.refresh_from_db()
+
+    assert pauses == [1, 2, 4, 8, 16, 20, 20]
+    assert (deployment.attempts, deployment.claimed_by) == (7, "")
+
+
 # --- faults: 5xx and timeouts ---
 
 
@@ -176,9 +269,10 @@ def test_a_failed_launch_is_retried_and_creates_one_job(cluster, batch, user, fa
     cluster.inject("create", **fault)
 
     assert tick() == "launched=1 finished=0 cleaned=0 errors=1"
-    api = _deployment("api")
+    # Whichever of the two parallel creates met the fault.
+    failed = Deployment.objects.get(status="pending")
     # A launch in flight: named, not running, free for another reconciler, resting a while.
-    assert (api.status, bool(api.job_name), api.claimed_by, api.attempts) == (
+    assert (failed.status, bool(failed.job_name), failed.claimed_by, failed.attempts) == (
         "pending",
         True,
         "",
@@ -190,8 +284,8 @@ def test_a_failed_launch_is_retried_and_creates_one_job(cluster, batch, user, fa
 
     _end_rests()
     assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
-    api.refresh_from_db()
-    assert (api.attempts, api.next_attempt_at) == (0, None)
+    failed.refresh_from_db()
+    assert (failed.attempts, failed.next_attempt_at) == (0, None)
 
     assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
     assert sorted(Counter(cluster.created()).values()) == [1, 1]
