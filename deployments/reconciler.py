@@ -127,6 +127,7 @@ class Reconciler:
                 self.wake.wait(interval)
         finally:
             self.close()
+            connections.close_all()
 
     def request_stop(self) -> None:
         self.stop.set()

@@ -251,6 +251,20 @@ def test_the_pause_after_a_failure_doubles_up_to_a_cap(batch, user, settings):
     assert (deployment.attempts, deployment.claimed_by) == (7, "")
 
 
+def test_work_waiting_is_measured_at_the_start_of_each_tick(cluster, batch, user):
+    from prometheus_client import REGISTRY
+
+    def waiting(kind):
+        return REGISTRY.get_sample_value("releasetrain_reconciler_work_waiting", {"kind": kind})
+
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    tick()
+    assert (waiting("launch"), waiting("outcome"), waiting("cleanup")) == (2, 0, 0)
+    cluster.finish_all()
+    tick()
+    assert (waiting("launch"), waiting("outcome"), waiting("cleanup")) == (0, 2, 0)
+
+
 # --- faults: 5xx and timeouts ---
 
 

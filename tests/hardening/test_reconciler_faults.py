@@ -63,7 +63,7 @@ def finish_jobs_of(server, batch) -> None:
 def crash_a_reconciler() -> None:
     """A reconciler claims a row and dies before doing anything: its lease must run out."""
     crashed = Reconciler(name="crashed")
-    crashed._claim(launchable_deployments(), assign_job=True)
+    crashed._claim(launchable_deployments(), limit=1, assign_job=True)
     connection.close()
 
 
