@@ -105,6 +105,8 @@ class Reconciler:
         self.batch_size = settings.DEPLOY_RECONCILER_BATCH
         self.workers = max(1, settings.DEPLOY_RECONCILER_LAUNCH_WORKERS)
         self._pool: ThreadPoolExecutor | None = None
+        # Seconds until the soonest retry this reconciler scheduled in its last tick.
+        self.retry_in: float | None = None
 
     # --- the loop ---
 
@@ -121,10 +123,13 @@ class Reconciler:
                     self.tick()
                 except Exception as exc:
                     logger.exception("reconciler_tick_failed", extra={"error": repr(exc)})
-                    # Start the next tick on a fresh connection, after a pause.
+                    # The next tick starts on a fresh connection, after a pause; the work that
+                    # woke this one is still to do.
                     connections.close_all()
                     self.stop.wait(FAILED_TICK_PAUSE_SECONDS)
-                self.wake.wait(interval)
+                    self.wake.set()
+                # Work it made rest is due again before the interval, most likely.
+                self.wake.wait(interval if self.retry_in is None else min(interval, self.retry_in))
         finally:
             self.close()
             connections.close_all()
@@ -140,6 +145,7 @@ class Reconciler:
 
     def tick(self) -> TickResult:
         result = TickResult()
+        self.retry_in = None
         self._launch_ready(result)
         self._apply_outcomes(result)
         self._clean_up(result)
@@ -194,6 +200,12 @@ class Reconciler:
             after = claimed[-1].pk
             yield claimed
 
+    def _retry_later(self, deployment: Deployment) -> timedelta:
+        pause = deployment_retry_later(deployment=deployment, claimed_by=self.name)
+        seconds = pause.total_seconds()
+        self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
+        return pause
+
     # --- launching ---
 
     def _launch_ready(self, result: TickResult) -> None:
@@ -239,7 +251,7 @@ class Reconciler:
             return
         if error is not None:
             job_operations.labels(op="launch", result="error").inc()
-            pause = deployment_retry_later(deployment=deployment, claimed_by=self.name)
+            pause = self._retry_later(deployment)
             logger.warning(
                 "job_launch_failed",
                 extra={**job, "error": repr(error), "retry_in": pause.total_seconds()},
@@ -297,7 +309,7 @@ class Reconciler:
             logger.exception(
                 "reconciler_error", extra={"deployment_id": deployment.pk, "error": repr(exc)}
             )
-            deployment_retry_later(deployment=deployment, claimed_by=self.name)
+            self._retry_later(deployment)
             return False
         if outcome.changed:
             result.finished += 1
@@ -324,7 +336,7 @@ class Reconciler:
         result.cleaned += len(done)
         for deployment in claimed:
             if deployment.pk not in done:
-                deployment_retry_later(deployment=deployment, claimed_by=self.name)
+                self._retry_later(deployment)
                 result.errors += 1
 
 

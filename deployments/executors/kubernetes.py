@@ -238,10 +238,10 @@ class KubernetesExecutor(Executor):
                 self._informer(namespace)
 
     def synced(self) -> bool:
-        """Whether every informer started so far has read its first list."""
+        """Whether it is watching and every informer started so far has read its first list."""
         with self._lock:
             informers = list(self._informers.values())
-        return all(informer.synced.is_set() for informer in informers)
+        return bool(informers) and all(informer.synced.is_set() for informer in informers)
 
     def job_states(self, deployments: Iterable[Deployment]) -> dict[int, JobStatus]:
         """From the informers' caches; without a synced informer (not watching: `--once`, or

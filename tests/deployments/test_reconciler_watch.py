@@ -6,7 +6,6 @@ these tests commit for real (`transaction=True`). Waiting is bounded; nothing as
 """
 
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -14,7 +13,6 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
-from deployments.executors import get_executor
 from deployments.models import Deployment
 from deployments.reconciler import Reconciler
 from releases.models import Batch
@@ -22,53 +20,11 @@ from releases.services import create_batch, start_pre_deploy
 from releases.services.batches import AppChoice
 from tests.helpers import notify
 
+from .conftest import NEVER, wait_for
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 APPS = [f"app{i}" for i in range(6)]
-# Only a wake-up (NOTIFY, a watched change) makes these reconcilers tick in a test's time.
-NEVER = 600.0
-
-
-def wait_for(condition, *, seconds: float = 30.0, what: str = "the reconcilers") -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not get there")
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def reconcilers(cluster):
-    """Start `n` reconcilers running their loop; all are stopped (and joined) afterwards."""
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-    started: list[Reconciler] = []
-    errors: list[BaseException] = []
-
-    def start(n: int = 1, *, interval: float = NEVER) -> list[Reconciler]:
-        for _ in range(n):
-            reconciler = Reconciler(name=f"reconciler-{len(started)}", stop=stop)
-
-            def run(reconciler=reconciler):
-                try:
-                    reconciler.run(interval=interval)
-                except BaseException as exc:
-                    errors.append(exc)
-
-            thread = threading.Thread(target=run)
-            thread.start()
-            threads.append(thread)
-            started.append(reconciler)
-        wait_for(get_executor().synced, what="the informers")
-        return started[-n:]
-
-    yield start
-    for reconciler in started:
-        reconciler.request_stop()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(t.is_alive() for t in threads), "a reconciler did not stop"
-    assert errors == []
 
 
 def batch_of(user, apps=APPS) -> Batch:
