@@ -277,7 +277,7 @@ class Reconciler:
 
     def _apply_outcomes(self, result: TickResult) -> None:
         running = Deployment.objects.filter(status=DeploymentStatus.RUNNING).only(
-            "pk", "job_name", "job_namespace", "config", "environment"
+            "pk", "job_name", "job_namespace", "config", "environment", "started_at"
         )
         running = list(running.order_by("pk"))
         states = self.executor.job_states(running)

@@ -34,8 +34,9 @@ MAX_PAUSE_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class WatchEvent:
-    """A Job changed (`status`) or was deleted (`status` None); without `key`, only the
-    resourceVersion moved on (a bookmark)."""
+    """A Job's new state (a deleted one is `MISSING`: kept until the next list, so a deletion is
+    told apart from a Job not seen yet); without `key`, only the resourceVersion moved on (a
+    bookmark)."""
 
     resource_version: str
     key: Key | None = None
@@ -74,7 +75,8 @@ class JobInformer:
         return self
 
     def get(self, key: Key) -> JobStatus | None:
-        """The Job's state as last seen; None if it does not exist (as far as we know)."""
+        """The Job's state as last seen (`MISSING` if it was deleted since the last list); None
+        if this informer has not seen it."""
         with self._lock:
             return self._states.get(key)
 
@@ -116,23 +118,20 @@ class JobInformer:
             seconds = max(1, min(self._watch_seconds, int(left)))
             for event in self._watch_jobs(version, seconds):
                 version = event.resource_version or version
-                if event.key is not None:
+                if event.key is not None and event.status is not None:
                     self._apply(event.key, event.status)
                 if self._stop.is_set():
                     return
             # The server ended the watch (its timeout): go on from the last version seen.
 
-    def _apply(self, key: Key, status: JobStatus | None) -> None:
-        ended = status is None or status.state != JobState.RUNNING
+    def _apply(self, key: Key, status: JobStatus) -> None:
+        ended = status.state != JobState.RUNNING
         with self._lock:
             before = self._states.get(key)
-            if ended and status is not None and status.finished_at is None:
+            if ended and status.finished_at is None:
                 # The Job does not say when it finished: the moment we learnt it is the closest.
                 seen = before.finished_at if before and before.state == status.state else None
                 status = dataclasses.replace(status, finished_at=seen or timezone.now())
-            if status is None:
-                self._states.pop(key, None)
-            else:
-                self._states[key] = status
+            self._states[key] = status
         if ended and before != status:
             self._on_change()

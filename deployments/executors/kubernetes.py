@@ -5,10 +5,11 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -25,6 +26,8 @@ DEPLOYMENT_LABEL = "release-train.io/deployment-id"
 # Every Job we create carries it; lists and watches ask for nothing else.
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=release-train"
 CLUSTER = "cluster"
+# A Job the watch has not shown within this long after its launch is read by itself.
+UNSEEN_GRACE_SECONDS = 30.0
 # Answers to a create that retrying cannot change: the spec or the namespace is wrong.
 PERMANENT_CREATE_STATUSES = {400, 403, 404, 422}
 
@@ -245,36 +248,42 @@ class KubernetesExecutor(Executor):
 
     def job_states(self, deployments: Iterable[Deployment]) -> dict[int, JobStatus]:
         """From the informers' caches; without a synced informer (not watching: `--once`, or
-        one that is starting), from one list per namespace. A Job the cache does not hold is
-        read before it counts as vanished: it may have been created a moment ago."""
+        one that is starting), from one list per namespace. A Job the watch has not shown yet
+        was most likely created a moment ago: it counts as running for a grace period, and
+        is read one by one only after that (a watch that missed it, or a Job long gone)."""
         by_namespace: dict[str, list[Deployment]] = {}
         for deployment in deployments:
             by_namespace.setdefault(deployment.job_namespace, []).append(deployment)
         states = {}
+        unseen_since = timezone.now() - timedelta(seconds=UNSEEN_GRACE_SECONDS)
         for namespace, group in by_namespace.items():
-            known = self._known(namespace)
+            known, watched = self._known(namespace)
             if known is None:
                 continue  # looked at again next time; never a request per Job instead
             for deployment in group:
                 status = known(deployment.job_name)
+                recent = deployment.started_at and deployment.started_at > unseen_since
+                if status is None and watched and recent:
+                    status = JobStatus(JobState.RUNNING)
                 if status is None:
                     status = self._read_status(deployment)
                 if status is not None:
                     states[deployment.pk] = status
         return states
 
-    def _known(self, namespace: str) -> Callable[[str], JobStatus | None] | None:
-        """A lookup of this namespace's Jobs by name, or None if they cannot be listed now."""
+    def _known(self, namespace: str) -> tuple[Callable[[str], JobStatus | None] | None, bool]:
+        """A lookup of this namespace's Jobs by name (None if they cannot be listed now), and
+        whether it comes from a watch rather than a list made just now."""
         informer = self._informer(namespace)
         if informer is not None and informer.synced.is_set():
-            return lambda name: informer.get((namespace, name))
+            return (lambda name: informer.get((namespace, name))), True
         try:
             states, _ = self._list(namespace)
         except Exception as exc:
             job_operations.labels(op="list", result="error").inc()
             logger.warning("job_list_failed", extra={"namespace": namespace, "error": repr(exc)})
-            return None
-        return lambda name: states.get((namespace, name))
+            return None, False
+        return (lambda name: states.get((namespace, name))), False
 
     def _read_status(self, deployment: Deployment) -> JobStatus | None:
         try:
@@ -359,7 +368,8 @@ class KubernetesExecutor(Executor):
                     yield WatchEvent(meta.get("resourceVersion") or "")
                     continue
                 key = (meta.get("namespace") or scope, meta.get("name"))
-                status = None if event["type"] == "DELETED" else job_status(raw)
+                deleted = event["type"] == "DELETED"
+                status = _missing(*key) if deleted else job_status(raw)
                 yield WatchEvent(meta.get("resourceVersion") or "", key, status)
         except ApiException as exc:
             if exc.status == 410:
