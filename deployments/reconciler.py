@@ -31,9 +31,10 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -48,13 +49,13 @@ from releases.services import apply_deployment_outcome
 
 from . import wakeup
 from .choices import DeploymentStatus, Environment
-from .executors import Executor, JobState, JobStatus, PermanentJobError, get_executor
+from .executors import Executor, JobState, JobStatus, PermanentJobError, RunningJob, get_executor
 from .metrics import job_operations, outcome_delay, work_waiting
 from .models import Deployment
 from .services import (
     deployment_jobs_cleanup,
-    deployment_mark_running,
     deployment_retry_later,
+    deployments_mark_running,
     deployments_release,
 )
 
@@ -62,6 +63,7 @@ logger = logging.getLogger(__name__)
 
 # After a tick failed (the database went away, most likely), the pause before the next one.
 FAILED_TICK_PAUSE_SECONDS = 1.0
+WAITING_SAMPLE_SECONDS = 1.0
 
 
 @dataclass
@@ -107,6 +109,7 @@ class Reconciler:
         self._pool: ThreadPoolExecutor | None = None
         # Seconds until the soonest retry this reconciler scheduled in its last tick.
         self.retry_in: float | None = None
+        self._waiting_measured_at = -WAITING_SAMPLE_SECONDS
 
     # --- the loop ---
 
@@ -146,10 +149,23 @@ class Reconciler:
     def tick(self) -> TickResult:
         result = TickResult()
         self.retry_in = None
+        self._measure_waiting()
         self._launch_ready(result)
         self._apply_outcomes(result)
         self._clean_up(result)
         return result
+
+    def _measure_waiting(self) -> None:
+        """The work-waiting gauge for launches and cleanups: two COUNTs, at most once a second
+        (outcomes are counted where they are found)."""
+        now = time.monotonic()
+        if now - self._waiting_measured_at < WAITING_SAMPLE_SECONDS:
+            return
+        self._waiting_measured_at = now
+        launches = launchable_deployments().unclaimed().due()
+        cleanups = Deployment.objects.filter(cleanup_pending=True).unclaimed().due()
+        work_waiting.labels(kind="launch").set(launches.count())
+        work_waiting.labels(kind="cleanup").set(cleanups.count())
 
     # --- claiming ---
 
@@ -209,36 +225,33 @@ class Reconciler:
     # --- launching ---
 
     def _launch_ready(self, result: TickResult) -> None:
-        work_waiting.labels(kind="launch").set(launchable_deployments().unclaimed().due().count())
         # A claim is as large as the launches in flight at once: a reconciler that dies holds
         # no more rows than it was working on.
-        for claimed in self._each_claim(
-            launchable_deployments(), limit=self.workers, assign_job=True
-        ):
-            if self.workers == 1 or len(claimed) == 1:
-                for deployment in claimed:
-                    self._launched(deployment, _create(self.executor, deployment), result)
-                continue
-            pool = self._launch_pool()
-            futures = {
-                pool.submit(_in_worker, _create, self.executor, deployment): deployment
-                for deployment in claimed
-            }
-            # Recorded as each answer comes, while the others are still in flight.
-            for future in as_completed(futures):
-                self._launched(futures[future], future.result(), result)
+        rows = launchable_deployments()
+        for claimed in self._each_claim(rows, limit=self.workers, assign_job=True):
+            errors = self._create_jobs(claimed)
+            dying = [e for e in errors.values() if e is not None and not isinstance(e, Exception)]
+            if dying:
+                raise dying[0]  # the process is going down: leave the rest to the leases
+            created = [d for d in claimed if errors[d.pk] is None]
+            for deployment in claimed:
+                if errors[deployment.pk] is not None:
+                    self._launch_failed(deployment, errors[deployment.pk], result)
+            if created:
+                self._launched(created, result)
 
-    def _launch_pool(self) -> ThreadPoolExecutor:
+    def _create_jobs(self, deployments: list[Deployment]) -> dict[int, BaseException | None]:
+        """Create the deployments' Jobs, in parallel; what went wrong with each, if anything."""
+        if self.workers == 1 or len(deployments) == 1:
+            return {d.pk: _create(self.executor, d) for d in deployments}
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reconciler-launch")
-        return self._pool
+        futures = {
+            d.pk: self._pool.submit(_in_worker, _create, self.executor, d) for d in deployments
+        }
+        return {pk: future.result() for pk, future in futures.items()}
 
-    def _launched(
-        self, deployment: Deployment, error: BaseException | None, result: TickResult
-    ) -> None:
-        """Record how a launch went (in the reconciler's thread)."""
-        if error is not None and not isinstance(error, Exception):
-            raise error  # the process is going down: leave the rest to the leases
+    def _launch_failed(self, deployment: Deployment, error: Exception, result: TickResult) -> None:
         job = _job_fields(deployment)
         if isinstance(error, PermanentJobError):
             job_operations.labels(op="launch", result="rejected").inc()
@@ -249,37 +262,37 @@ class Reconciler:
             deployments_release(deployment_ids=[deployment.pk], claimed_by=self.name)
             result.finished += 1
             return
-        if error is not None:
-            job_operations.labels(op="launch", result="error").inc()
-            pause = self._retry_later(deployment)
-            logger.warning(
-                "job_launch_failed",
-                extra={**job, "error": repr(error), "retry_in": pause.total_seconds()},
-            )
-            result.errors += 1
-            return
-        job_operations.labels(op="launch", result="ok").inc()
-        status = deployment_mark_running(
-            deployment_id=deployment.pk,
-            job_name=deployment.job_name,
-            job_namespace=deployment.job_namespace,
-            claimed_by=self.name,
+        job_operations.labels(op="launch", result="error").inc()
+        pause = self._retry_later(deployment)
+        logger.warning(
+            "job_launch_failed",
+            extra={**job, "error": repr(error), "retry_in": pause.total_seconds()},
         )
-        if status != DeploymentStatus.CANCELLED:
-            logger.info("job_launched", extra=job)
-            result.launched += 1
-            return
-        # Cancelled (with its batch, or superseded) while the Job was being created.
-        logger.warning("job_launched_after_cancel", extra=job)
-        self._delete_jobs([deployment], result)
+        result.errors += 1
+
+    def _launched(self, deployments: list[Deployment], result: TickResult) -> None:
+        job_operations.labels(op="launch", result="ok").inc(len(deployments))
+        cancelled = set(deployments_mark_running(deployments=deployments, claimed_by=self.name))
+        for deployment in deployments:
+            if deployment.pk in cancelled:
+                # Cancelled (with its batch, or superseded) while the Job was being created.
+                logger.warning("job_launched_after_cancel", extra=_job_fields(deployment))
+            else:
+                logger.info("job_launched", extra=_job_fields(deployment))
+                result.launched += 1
+        if cancelled:
+            self._delete_jobs([d for d in deployments if d.pk in cancelled], result)
 
     # --- outcomes ---
 
     def _apply_outcomes(self, result: TickResult) -> None:
-        running = Deployment.objects.filter(status=DeploymentStatus.RUNNING).only(
-            "pk", "job_name", "job_namespace", "config", "environment", "started_at"
-        )
-        running = list(running.order_by("pk"))
+        # Plain values, not model instances: this runs on every wake-up, over every running Job.
+        running = [
+            RunningJob(*row)
+            for row in Deployment.objects.filter(status=DeploymentStatus.RUNNING)
+            .order_by("pk")
+            .values_list("pk", "job_name", "job_namespace", "started_at")
+        ]
         states = self.executor.job_states(running)
         # A Job that could not be looked at (the API failed) is looked at again next time.
         result.errors += len(running) - len(states)
@@ -322,7 +335,6 @@ class Reconciler:
 
     def _clean_up(self, result: TickResult) -> None:
         rows = Deployment.objects.filter(cleanup_pending=True)
-        work_waiting.labels(kind="cleanup").set(rows.unclaimed().due().count())
         for claimed in self._each_claim(rows, limit=self.batch_size):
             self._delete_jobs(claimed, result)
 

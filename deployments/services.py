@@ -153,6 +153,39 @@ def deployment_mark_running(
     return deployment.status
 
 
+def deployments_mark_running(*, deployments: list[Deployment], claimed_by: str) -> list[int]:
+    """Record that these deployments' Jobs exist (their `job_name` and `job_namespace`), in one
+    transaction; `claimed_by`'s claim on each that runs ends in the same write. Returns the ids
+    of those cancelled while their Job was being created: those Jobs are to be deleted, and
+    stay claimed for it."""
+    jobs = {d.pk: (d.job_name, d.job_namespace) for d in deployments}
+    now = timezone.now()
+    cancelled, changed, fields = [], [], set()
+    with transaction.atomic(durable=True):
+        # Deployment rows only, in pk order, like every workflow's last level of locks.
+        for deployment in Deployment.objects.select_for_update().filter(pk__in=jobs).order_by("pk"):
+            started = deployment.status == DeploymentStatus.PENDING
+            if started:
+                deployment.job_name, deployment.job_namespace = jobs[deployment.pk]
+                deployment.start(at=now)
+                fields |= {"job_name", "job_namespace", "status", "started_at"}
+            released = (
+                deployment.status != DeploymentStatus.CANCELLED
+                and deployment.claimed_by == claimed_by
+            )
+            if released:
+                deployment.claimed_by, deployment.claimed_until = "", None
+                deployment.attempts, deployment.next_attempt_at = 0, None
+                fields |= {"claimed_by", "claimed_until", "attempts", "next_attempt_at"}
+            if deployment.status == DeploymentStatus.CANCELLED:
+                cancelled.append(deployment.pk)
+            if started or released:
+                changed.append(deployment)
+        if changed and fields:
+            Deployment.objects.bulk_update(changed, sorted(fields))
+    return cancelled
+
+
 def deployments_release(*, deployment_ids: list[int], claimed_by: str) -> None:
     """End `claimed_by`'s claim on these rows after work that succeeded; their failure count
     starts again."""

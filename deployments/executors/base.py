@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -36,6 +37,16 @@ class JobStatus:
     detail: str = ""
     # When the Job finished, by the clock of whatever ran it, where it says so.
     finished_at: datetime | None = None
+
+
+class RunningJob(NamedTuple):
+    """What following the Job of a running deployment needs of its row (read as plain values:
+    the reconciler looks at every running deployment on every wake-up)."""
+
+    pk: int
+    job_name: str
+    job_namespace: str
+    started_at: datetime | None = None
 
 
 class PermanentJobError(Exception):
@@ -69,7 +80,7 @@ class Executor(abc.ABC):
         """Create the Job named `deployment.job_name` in `deployment.job_namespace`."""
 
     @abc.abstractmethod
-    def poll(self, deployment: Deployment) -> JobStatus:
+    def poll(self, deployment: Deployment | RunningJob) -> JobStatus:
         """Where the Job of a running deployment stands."""
 
     @abc.abstractmethod
@@ -82,7 +93,7 @@ class Executor(abc.ABC):
         learns of changes on its interval."""
         return None
 
-    def job_states(self, deployments: Iterable[Deployment]) -> dict[int, JobStatus]:
+    def job_states(self, deployments: Iterable[RunningJob]) -> dict[int, JobStatus]:
         """Where the Jobs of these running deployments stand, by deployment id, as cheaply as
         the executor can tell (a watched cache rather than a request per Job). A deployment
         whose Job could not be looked at is left out; it is looked at again next time."""

@@ -17,7 +17,7 @@ from kubernetes.config.config_exception import ConfigException
 from deployments.metrics import job_operations
 from deployments.models import Deployment
 
-from .base import Executor, JobState, JobStatus, PermanentJobError, job_env
+from .base import Executor, JobState, JobStatus, PermanentJobError, RunningJob, job_env
 from .informer import Expired, JobInformer, Key, WatchEvent
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,10 @@ class KubernetesExecutor(Executor):
             )
         # The reconciler retries on its next tick; a hidden retry here would only stall it.
         configuration.retries = 0
+        # A connection for each launch in flight and each watch, kept for reuse.
+        configuration.connection_pool_maxsize = max(
+            configuration.connection_pool_maxsize, settings.DEPLOY_RECONCILER_LAUNCH_WORKERS + 8
+        )
         return configuration
 
     # --- the Job ---
@@ -182,7 +186,9 @@ class KubernetesExecutor(Executor):
                 namespace=deployment.job_namespace,
                 body=manifest,
                 _request_timeout=settings.DEPLOY_KUBERNETES_TIMEOUT,
-            )
+                # The answer is not needed: skip making client objects of it.
+                _preload_content=False,
+            ).read()
         except ApiException as exc:
             if exc.status == 409:
                 # Created by an earlier attempt whose answer was lost (a crash, a timeout).
@@ -209,7 +215,7 @@ class KubernetesExecutor(Executor):
                 f"deployment {owner!r}; check DEPLOY_JOB_NAME_PREFIX."
             )
 
-    def poll(self, deployment: Deployment) -> JobStatus:
+    def poll(self, deployment: Deployment | RunningJob) -> JobStatus:
         try:
             # The Job itself carries its status; the `jobs/status` subresource would need
             # one more RBAC rule for nothing more.
@@ -246,12 +252,12 @@ class KubernetesExecutor(Executor):
             informers = list(self._informers.values())
         return bool(informers) and all(informer.synced.is_set() for informer in informers)
 
-    def job_states(self, deployments: Iterable[Deployment]) -> dict[int, JobStatus]:
+    def job_states(self, deployments: Iterable[RunningJob]) -> dict[int, JobStatus]:
         """From the informers' caches; without a synced informer (not watching: `--once`, or
         one that is starting), from one list per namespace. A Job the watch has not shown yet
         was most likely created a moment ago: it counts as running for a grace period, and
         is read one by one only after that (a watch that missed it, or a Job long gone)."""
-        by_namespace: dict[str, list[Deployment]] = {}
+        by_namespace: dict[str, list[RunningJob]] = {}
         for deployment in deployments:
             by_namespace.setdefault(deployment.job_namespace, []).append(deployment)
         states = {}
@@ -285,7 +291,7 @@ class KubernetesExecutor(Executor):
             return None, False
         return (lambda name: states.get((namespace, name))), False
 
-    def _read_status(self, deployment: Deployment) -> JobStatus | None:
+    def _read_status(self, deployment: RunningJob) -> JobStatus | None:
         try:
             status = self.poll(deployment)
         except Exception as exc:
@@ -388,7 +394,8 @@ class KubernetesExecutor(Executor):
                 propagation_policy="Background",
                 body=client.V1DeleteOptions(propagation_policy="Background"),
                 _request_timeout=settings.DEPLOY_KUBERNETES_TIMEOUT,
-            )
+                _preload_content=False,
+            ).read()
         except ApiException as exc:
             if exc.status != 404:
                 raise

@@ -22,7 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from deployments.models import Deployment
 
-from .base import Executor, JobState, JobStatus, PermanentJobError, job_env
+from .base import Executor, JobState, JobStatus, PermanentJobError, RunningJob, job_env
 
 RUNNER = Path(__file__).with_name("local_runner.py")
 # Not handed to the deployment's command: Release Train's own secrets.
@@ -63,7 +63,7 @@ class LocalExecutor(Executor):
         if not os.access(state, os.W_OK):
             raise ImproperlyConfigured(f"DEPLOY_LOCAL_STATE_DIR={str(state)!r} is not writable.")
 
-    def _job_dir(self, deployment: Deployment) -> Path:
+    def _job_dir(self, deployment: Deployment | RunningJob) -> Path:
         return _state_dir() / deployment.job_namespace / deployment.job_name
 
     def launch(self, deployment: Deployment) -> None:
@@ -118,7 +118,7 @@ class LocalExecutor(Executor):
         for on_change in listeners:
             on_change()
 
-    def poll(self, deployment: Deployment) -> JobStatus:
+    def poll(self, deployment: Deployment | RunningJob) -> JobStatus:
         self._reap()
         job_dir = self._job_dir(deployment)
         if (finished := _finished(job_dir)) is not None:
