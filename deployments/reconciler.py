@@ -26,7 +26,9 @@ Any number of reconcilers may run side by side:
   the executor; every database write stays in the reconciler's own thread.
 """
 
+import bisect
 import contextlib
+import heapq
 import logging
 import os
 import socket
@@ -56,6 +58,7 @@ from .services import (
     deployment_jobs_cleanup,
     deployment_retry_later,
     deployments_mark_running,
+    deployments_record_jobs,
     deployments_release,
 )
 
@@ -64,6 +67,8 @@ logger = logging.getLogger(__name__)
 # After a tick failed (the database went away, most likely), the pause before the next one.
 FAILED_TICK_PAUSE_SECONDS = 1.0
 WAITING_SAMPLE_SECONDS = 1.0
+# A launch claim looks at this many times as many ready rows as it takes.
+LAUNCH_WINDOW = 4
 
 
 @dataclass
@@ -107,8 +112,8 @@ class Reconciler:
         self.batch_size = settings.DEPLOY_RECONCILER_BATCH
         self.workers = max(1, settings.DEPLOY_RECONCILER_LAUNCH_WORKERS)
         self._pool: ThreadPoolExecutor | None = None
-        # Seconds until the soonest retry this reconciler scheduled in its last tick.
-        self.retry_in: float | None = None
+        # When (time.monotonic()) the retries this reconciler scheduled are due: a heap.
+        self._retries: list[float] = []
         self._waiting_measured_at = -WAITING_SAMPLE_SECONDS
 
     # --- the loop ---
@@ -131,11 +136,22 @@ class Reconciler:
                     connections.close_all()
                     self.stop.wait(FAILED_TICK_PAUSE_SECONDS)
                     self.wake.set()
-                # Work it made rest is due again before the interval, most likely.
-                self.wake.wait(interval if self.retry_in is None else min(interval, self.retry_in))
+                self.wake.wait(self._pause(interval))
         finally:
             self.close()
             connections.close_all()
+
+    def _pause(self, interval: float) -> float:
+        """Until the next tick unless woken: the interval, or less if work this reconciler made
+        rest is due before it."""
+        now = time.monotonic()
+        due = False
+        while self._retries and self._retries[0] <= now:
+            heapq.heappop(self._retries)  # the next tick takes it (and may schedule it again)
+            due = True
+        if due:
+            return 0
+        return min(interval, self._retries[0] - now) if self._retries else interval
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -148,7 +164,6 @@ class Reconciler:
 
     def tick(self) -> TickResult:
         result = TickResult()
-        self.retry_in = None
         self._measure_waiting()
         self._launch_ready(result)
         self._apply_outcomes(result)
@@ -156,15 +171,13 @@ class Reconciler:
         return result
 
     def _measure_waiting(self) -> None:
-        """The work-waiting gauge for launches and cleanups: two COUNTs, at most once a second
-        (outcomes are counted where they are found)."""
+        """The work-waiting gauge for cleanups: a COUNT, at most once a second (launches and
+        outcomes are counted where they are found)."""
         now = time.monotonic()
         if now - self._waiting_measured_at < WAITING_SAMPLE_SECONDS:
             return
         self._waiting_measured_at = now
-        launches = launchable_deployments().unclaimed().due()
         cleanups = Deployment.objects.filter(cleanup_pending=True).unclaimed().due()
-        work_waiting.labels(kind="launch").set(launches.count())
         work_waiting.labels(kind="cleanup").set(cleanups.count())
 
     # --- claiming ---
@@ -190,7 +203,7 @@ class Reconciler:
                 claimed_by=self.name,
                 claimed_until=ExpressionWrapper(Now() + self.lease, output_field=DateTimeField()),
             )
-            named = []
+            named = {}
             for deployment in deployments:
                 deployment.claimed_by = self.name
                 if assign_job and not deployment.job_name:
@@ -199,9 +212,8 @@ class Reconciler:
                     with contextlib.suppress(PermanentJobError):
                         target = self.executor.job_target(deployment)
                         deployment.job_name, deployment.job_namespace = target
-                        named.append(deployment)
-            if named:
-                Deployment.objects.bulk_update(named, ["job_name", "job_namespace"])
+                        named[deployment.pk] = target
+            deployments_record_jobs(jobs=named)
         return deployments
 
     def _each_claim(
@@ -218,27 +230,45 @@ class Reconciler:
 
     def _retry_later(self, deployment: Deployment) -> timedelta:
         pause = deployment_retry_later(deployment=deployment, claimed_by=self.name)
-        seconds = pause.total_seconds()
-        self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
+        heapq.heappush(self._retries, time.monotonic() + pause.total_seconds())
         return pause
 
     # --- launching ---
 
     def _launch_ready(self, result: TickResult) -> None:
-        # A claim is as large as the launches in flight at once: a reconciler that dies holds
-        # no more rows than it was working on.
-        rows = launchable_deployments()
-        for claimed in self._each_claim(rows, limit=self.workers, assign_job=True):
-            errors = self._create_jobs(claimed)
-            dying = [e for e in errors.values() if e is not None and not isinstance(e, Exception)]
-            if dying:
-                raise dying[0]  # the process is going down: leave the rest to the leases
-            created = [d for d in claimed if errors[d.pk] is None]
-            for deployment in claimed:
-                if errors[deployment.pk] is not None:
-                    self._launch_failed(deployment, errors[deployment.pk], result)
-            if created:
-                self._launched(created, result)
+        # Which deployments are ready is one query over the stage's joins; each claim then
+        # looks at a few of those rows by primary key (the joins again for every claim would
+        # cost a stage of a thousand apps a quadratic amount of work).
+        ready = list(
+            launchable_deployments().unclaimed().due().order_by("pk").values_list("pk", flat=True)
+        )
+        work_waiting.labels(kind="launch").set(len(ready))
+        # A claim is as large as the launches in flight at once (a reconciler that dies holds no
+        # more rows than it was working on), taken from the next few ready rows that are free.
+        start = 0
+        while start < len(ready) and not self.stop.is_set():
+            window = ready[start : start + LAUNCH_WINDOW * self.workers]
+            # Still pending and current: a cancel or a switch may have come in between.
+            rows = Deployment.objects.current().filter(
+                pk__in=window, status=DeploymentStatus.PENDING
+            )
+            claimed = self._claim(rows, limit=self.workers, assign_job=True)
+            # Past what was claimed; rows skipped meanwhile are another reconciler's.
+            start = bisect.bisect_right(ready, claimed[-1].pk) if claimed else start + len(window)
+            if claimed:
+                self._launch(claimed, result)
+
+    def _launch(self, claimed: list[Deployment], result: TickResult) -> None:
+        errors = self._create_jobs(claimed)
+        dying = [e for e in errors.values() if e is not None and not isinstance(e, Exception)]
+        if dying:
+            raise dying[0]  # the process is going down: leave the rest to the leases
+        created = [d for d in claimed if errors[d.pk] is None]
+        for deployment in claimed:
+            if errors[deployment.pk] is not None:
+                self._launch_failed(deployment, errors[deployment.pk], result)
+        if created:
+            self._launched(created, result)
 
     def _create_jobs(self, deployments: list[Deployment]) -> dict[int, BaseException | None]:
         """Create the deployments' Jobs, in parallel; what went wrong with each, if anything."""

@@ -3,7 +3,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -154,36 +154,48 @@ def deployment_mark_running(
 
 
 def deployments_mark_running(*, deployments: list[Deployment], claimed_by: str) -> list[int]:
-    """Record that these deployments' Jobs exist (their `job_name` and `job_namespace`), in one
-    transaction; `claimed_by`'s claim on each that runs ends in the same write. Returns the ids
-    of those cancelled while their Job was being created: those Jobs are to be deleted, and
-    stay claimed for it."""
-    jobs = {d.pk: (d.job_name, d.job_namespace) for d in deployments}
+    """Record that these deployments' Jobs exist, in one transaction; `claimed_by`'s claim on
+    each that runs ends in it. Their Job names were recorded when they were claimed. Returns
+    the ids of those cancelled while their Job was being created: those Jobs are to be
+    deleted, and stay claimed for it.
+
+    Each row goes through its `start` transition; what the transitions did is then written in
+    two set-based UPDATEs, because the same values go to every row (a `save()` per row, or
+    `bulk_update`'s CASE per row and field, costs a launch of hundreds of Jobs seconds).
+    """
     now = timezone.now()
-    cancelled, changed, fields = [], [], set()
+    ids = [d.pk for d in deployments]
     with transaction.atomic(durable=True):
         # Deployment rows only, in pk order, like every workflow's last level of locks.
-        for deployment in Deployment.objects.select_for_update().filter(pk__in=jobs).order_by("pk"):
-            started = deployment.status == DeploymentStatus.PENDING
-            if started:
-                deployment.job_name, deployment.job_namespace = jobs[deployment.pk]
+        rows = list(Deployment.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        started = []
+        for deployment in rows:
+            if deployment.status == DeploymentStatus.PENDING:
                 deployment.start(at=now)
-                fields |= {"job_name", "job_namespace", "status", "started_at"}
-            released = (
-                deployment.status != DeploymentStatus.CANCELLED
-                and deployment.claimed_by == claimed_by
+                started.append(deployment.pk)
+        if started:
+            Deployment.objects.filter(pk__in=started).update(
+                status=DeploymentStatus.RUNNING, started_at=now
             )
-            if released:
-                deployment.claimed_by, deployment.claimed_until = "", None
-                deployment.attempts, deployment.next_attempt_at = 0, None
-                fields |= {"claimed_by", "claimed_until", "attempts", "next_attempt_at"}
-            if deployment.status == DeploymentStatus.CANCELLED:
-                cancelled.append(deployment.pk)
-            if started or released:
-                changed.append(deployment)
-        if changed and fields:
-            Deployment.objects.bulk_update(changed, sorted(fields))
-    return cancelled
+        Deployment.objects.filter(pk__in=ids, claimed_by=claimed_by).exclude(
+            status=DeploymentStatus.CANCELLED
+        ).update(claimed_by="", claimed_until=None, attempts=0, next_attempt_at=None)
+    return [d.pk for d in rows if d.status == DeploymentStatus.CANCELLED]
+
+
+def deployments_record_jobs(*, jobs: dict[int, tuple[str, str]]) -> None:
+    """Write the (Job name, namespace) of many rows in one statement; the caller holds their
+    claim. (`bulk_update` builds a CASE per row and field: far slower for a claim of many.)"""
+    if not jobs:
+        return
+    table = connection.ops.quote_name(Deployment._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s)"] * len(jobs))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS d SET job_name = v.name, job_namespace = v.namespace "
+            f"FROM (VALUES {rows}) AS v(id, name, namespace) WHERE d.id = v.id",
+            [value for pk, (name, namespace) in jobs.items() for value in (pk, name, namespace)],
+        )
 
 
 def deployments_release(*, deployment_ids: list[int], claimed_by: str) -> None:

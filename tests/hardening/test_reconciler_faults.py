@@ -345,7 +345,7 @@ def test_a_deployment_cancelled_while_its_launch_is_in_flight_leaves_no_job(
 ):
     batch, user = watched_batch
     reconcilers(2)
-    cluster.create_delay = 1.0
+    cluster.create_delay = 0.3  # within DEPLOY_KUBERNETES_TIMEOUT: the launches succeed, late
 
     start_pre_deploy(batch_id=batch.pk, user=user)
     in_flight = Deployment.objects.filter(status="pending").exclude(job_name="")
