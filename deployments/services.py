@@ -188,6 +188,11 @@ def deployments_record_jobs(*, jobs: dict[int, tuple[str, str]]) -> None:
     claim. (`bulk_update` builds a CASE per row and field: far slower for a claim of many.)"""
     if not jobs:
         return
+    if connection.vendor != "postgresql":
+        # SQLite (the demo) has no VALUES list with column names; its launches are few.
+        for pk, (name, namespace) in jobs.items():
+            Deployment.objects.filter(pk=pk).update(job_name=name, job_namespace=namespace)
+        return
     table = connection.ops.quote_name(Deployment._meta.db_table)
     rows = ", ".join(["(%s, %s, %s)"] * len(jobs))
     with connection.cursor() as cursor:
