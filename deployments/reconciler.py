@@ -57,6 +57,7 @@ from .models import Deployment
 from .services import (
     deployment_jobs_cleanup,
     deployment_retry_later,
+    deployments_mark_orphaned,
     deployments_mark_running,
     deployments_record_jobs,
     deployments_release,
@@ -67,6 +68,8 @@ logger = logging.getLogger(__name__)
 # After a tick failed (the database went away, most likely), the pause before the next one.
 FAILED_TICK_PAUSE_SECONDS = 1.0
 WAITING_SAMPLE_SECONDS = 1.0
+# How often the Jobs the executor knows of are checked for ones no deployment wants.
+ORPHAN_CHECK_SECONDS = 60.0
 # A launch claim looks at this many times as many ready rows as it takes.
 LAUNCH_WINDOW = 4
 
@@ -115,6 +118,7 @@ class Reconciler:
         # When (time.monotonic()) the retries this reconciler scheduled are due: a heap.
         self._retries: list[float] = []
         self._waiting_measured_at = -WAITING_SAMPLE_SECONDS
+        self._orphans_checked_at = -ORPHAN_CHECK_SECONDS
 
     # --- the loop ---
 
@@ -364,6 +368,10 @@ class Reconciler:
     # --- Job deletions ---
 
     def _clean_up(self, result: TickResult) -> None:
+        now = time.monotonic()
+        if now - self._orphans_checked_at >= ORPHAN_CHECK_SECONDS:
+            self._orphans_checked_at = now
+            deployments_mark_orphaned(jobs=self.executor.existing_jobs())
         rows = Deployment.objects.filter(cleanup_pending=True)
         for claimed in self._each_claim(rows, limit=self.batch_size):
             self._delete_jobs(claimed, result)

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper
+from django.db.models import DateTimeField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -201,6 +201,23 @@ def deployments_record_jobs(*, jobs: dict[int, tuple[str, str]]) -> None:
             f"FROM (VALUES {rows}) AS v(id, name, namespace) WHERE d.id = v.id",
             [value for pk, (name, namespace) in jobs.items() for value in (pk, name, namespace)],
         )
+
+
+def deployments_mark_orphaned(*, jobs: list[tuple[str, str]]) -> list[int]:
+    """Of these existing Jobs, flag for deletion those whose deployment no longer wants them:
+    cancelled or superseded, and not flagged already (a create that timed out on our side and
+    completed on the server after the cancel's deletion found nothing). Returns their ids."""
+    existing = set(jobs)
+    unwanted = Deployment.objects.filter(
+        Q(status=DeploymentStatus.CANCELLED) | Q(superseded_at__isnull=False),
+        job_name__in={name for _, name in existing},
+        cleanup_pending=False,
+    ).values_list("pk", "job_namespace", "job_name")
+    ids = [pk for pk, namespace, name in unwanted if (namespace, name) in existing]
+    if ids:
+        Deployment.objects.filter(pk__in=ids, cleanup_pending=False).update(cleanup_pending=True)
+        logger.warning("job_orphaned", extra={"deployment_ids": ids})
+    return ids
 
 
 def deployments_release(*, deployment_ids: list[int], claimed_by: str) -> None:

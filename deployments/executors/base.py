@@ -93,6 +93,12 @@ class Executor(abc.ABC):
         learns of changes on its interval."""
         return None
 
+    def existing_jobs(self) -> list[tuple[str, str]]:
+        """(namespace, name) of the Jobs the executor knows to exist without asking (a watched
+        cache); the reconciler deletes those whose deployment no longer wants them. Default:
+        none known."""
+        return []
+
     def job_states(self, deployments: Iterable[RunningJob]) -> dict[int, JobStatus]:
         """Where the Jobs of these running deployments stand, by deployment id, as cheaply as
         the executor can tell (a watched cache rather than a request per Job). A deployment

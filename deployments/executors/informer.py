@@ -80,6 +80,11 @@ class JobInformer:
         with self._lock:
             return self._states.get(key)
 
+    def existing(self) -> list[Key]:
+        """The Jobs that exist, as last seen."""
+        with self._lock:
+            return [key for key, s in self._states.items() if s.state != JobState.MISSING]
+
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():

@@ -253,6 +253,11 @@ class KubernetesExecutor(Executor):
             informers = list(self._informers.values())
         return bool(informers) and all(informer.synced.is_set() for informer in informers)
 
+    def existing_jobs(self) -> list[tuple[str, str]]:
+        with self._lock:
+            informers = [i for i in self._informers.values() if i.synced.is_set()]
+        return [key for informer in informers for key in informer.existing()]
+
     def job_states(self, deployments: Iterable[RunningJob]) -> dict[int, JobStatus]:
         """From the informers' caches; without a synced informer (not watching: `--once`, or
         one that is starting), from one list per namespace. A Job the watch has not shown yet

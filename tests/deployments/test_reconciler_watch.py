@@ -13,10 +13,11 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
+from deployments.executors import get_executor
 from deployments.models import Deployment
 from deployments.reconciler import Reconciler
 from releases.models import Batch
-from releases.services import create_batch, start_pre_deploy
+from releases.services import cancel_batch, create_batch, start_pre_deploy
 from releases.services.batches import AppChoice
 from tests.helpers import notify
 
@@ -173,3 +174,24 @@ def test_the_local_executor_wakes_the_reconciler_when_its_process_ends(local_job
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert statuses() == {"succeeded"}
+
+
+def test_a_job_that_appears_for_a_cancelled_deployment_is_deleted(cluster, reconcilers, user):
+    """A create that timed out on our side completes on the server after the batch was
+    cancelled and the cancel's deletion found nothing: the watch shows the Job, the reconciler
+    deletes it."""
+    batch = batch_of(user, ["api"])
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    deployment = Deployment.objects.select_related("release_app__application").get()
+    name, namespace = get_executor().job_target(deployment)
+    Deployment.objects.filter(pk=deployment.pk).update(job_name=name, job_namespace=namespace)
+    cancel_batch(batch_id=batch.pk, user=user)  # its deletion: 404, nothing there yet
+    deployment.refresh_from_db()
+    assert (deployment.status, deployment.cleanup_pending) == ("cancelled", False)
+    get_executor().launch(deployment)  # the late create lands
+    assert (namespace, name) in cluster.jobs
+
+    reconcilers(1)
+
+    wait_for(lambda: cluster.jobs == {})
+    wait_for(lambda: not Deployment.objects.filter(cleanup_pending=True).exists())
