@@ -220,13 +220,11 @@ class Reconciler:
             deployments_record_jobs(jobs=named)
         return deployments
 
-    def _each_claim(
-        self, rows: QuerySet[Deployment], *, limit: int, **claim
-    ) -> Iterator[list[Deployment]]:
+    def _each_claim(self, rows: QuerySet[Deployment], *, limit: int) -> Iterator[list[Deployment]]:
         """Claims of `rows` one after another until none is left: every ready row once a tick."""
         after = 0
         while not self.stop.is_set():
-            claimed = self._claim(rows.filter(pk__gt=after), limit=limit, **claim)
+            claimed = self._claim(rows.filter(pk__gt=after), limit=limit)
             if not claimed:
                 return
             after = claimed[-1].pk
