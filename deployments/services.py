@@ -215,7 +215,9 @@ def deployments_mark_orphaned(*, jobs: list[tuple[str, str]]) -> list[int]:
     ).values_list("pk", "job_namespace", "job_name")
     ids = [pk for pk, namespace, name in unwanted if (namespace, name) in existing]
     if ids:
-        Deployment.objects.filter(pk__in=ids, cleanup_pending=False).update(cleanup_pending=True)
+        _update_in_pk_order(
+            Deployment.objects.filter(pk__in=ids, cleanup_pending=False), cleanup_pending=True
+        )
         logger.warning("job_orphaned", extra={"deployment_ids": ids})
     return ids
 
@@ -223,9 +225,24 @@ def deployments_mark_orphaned(*, jobs: list[tuple[str, str]]) -> list[int]:
 def deployments_release(*, deployment_ids: list[int], claimed_by: str) -> None:
     """End `claimed_by`'s claim on these rows after work that succeeded; their failure count
     starts again."""
-    Deployment.objects.filter(pk__in=deployment_ids, claimed_by=claimed_by).update(
-        claimed_by="", claimed_until=None, attempts=0, next_attempt_at=None
+    if not deployment_ids:
+        return
+    _update_in_pk_order(
+        Deployment.objects.filter(pk__in=deployment_ids, claimed_by=claimed_by),
+        claimed_by="",
+        claimed_until=None,
+        attempts=0,
+        next_attempt_at=None,
     )
+
+
+def _update_in_pk_order(rows, **values) -> int:
+    """UPDATE several deployment rows, locking them first in pk order as every workflow does: a
+    bare multi-row UPDATE locks rows in whatever order it scans them, and could deadlock with a
+    cancel or a stage start locking the same rows."""
+    with transaction.atomic(durable=True):
+        ids = list(rows.select_for_update().order_by("pk").values_list("pk", flat=True))
+        return Deployment.objects.filter(pk__in=ids).update(**values)
 
 
 def deployment_retry_later(*, deployment: Deployment, claimed_by: str) -> timedelta:
