@@ -42,8 +42,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, Q, QuerySet
-from django.db.models.functions import Now
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from releases.choices import BatchStatus
@@ -59,7 +58,7 @@ from .services import (
     deployment_retry_later,
     deployments_mark_orphaned,
     deployments_mark_running,
-    deployments_record_jobs,
+    deployments_record_claim,
     deployments_release,
 )
 
@@ -202,12 +201,6 @@ class Reconciler:
             )
             if not deployments:
                 return []
-            # The database's clock, for every reconciler alike: host clocks may drift apart.
-            Deployment.objects.filter(pk__in=[d.pk for d in deployments]).update(
-                claimed_by=self.name,
-                claimed_until=ExpressionWrapper(Now() + self.lease, output_field=DateTimeField()),
-            )
-            named = {}
             for deployment in deployments:
                 deployment.claimed_by = self.name
                 if assign_job and not deployment.job_name:
@@ -216,8 +209,9 @@ class Reconciler:
                     with contextlib.suppress(PermanentJobError):
                         target = self.executor.job_target(deployment)
                         deployment.job_name, deployment.job_namespace = target
-                        named[deployment.pk] = target
-            deployments_record_jobs(jobs=named)
+            deployments_record_claim(
+                deployments=deployments, claimed_by=self.name, lease=self.lease
+            )
         return deployments
 
     def _each_claim(self, rows: QuerySet[Deployment], *, limit: int) -> Iterator[list[Deployment]]:

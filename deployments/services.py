@@ -168,38 +168,57 @@ def deployments_mark_running(*, deployments: list[Deployment], claimed_by: str) 
     with transaction.atomic(durable=True):
         # Deployment rows only, in pk order, like every workflow's last level of locks.
         rows = list(Deployment.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
-        started = []
+        # Each row written by one UPDATE (see deployments_record_claim for why), grouped by
+        # what changes: started and freed, started (another's claim now), freed only.
+        groups: dict[tuple[bool, bool], list[int]] = {}
         for deployment in rows:
-            if deployment.status == DeploymentStatus.PENDING:
+            started = deployment.status == DeploymentStatus.PENDING
+            if started:
                 deployment.start(at=now)
-                started.append(deployment.pk)
-        if started:
-            Deployment.objects.filter(pk__in=started).update(
-                status=DeploymentStatus.RUNNING, started_at=now
+            freed = (
+                deployment.claimed_by == claimed_by
+                and deployment.status != DeploymentStatus.CANCELLED
             )
-        Deployment.objects.filter(pk__in=ids, claimed_by=claimed_by).exclude(
-            status=DeploymentStatus.CANCELLED
-        ).update(claimed_by="", claimed_until=None, attempts=0, next_attempt_at=None)
+            if started or freed:
+                groups.setdefault((started, freed), []).append(deployment.pk)
+        for (started, freed), pks in groups.items():
+            values = {"status": DeploymentStatus.RUNNING, "started_at": now} if started else {}
+            if freed:
+                values |= {"claimed_by": "", "claimed_until": None}
+                values |= {"attempts": 0, "next_attempt_at": None}
+            Deployment.objects.filter(pk__in=pks).update(**values)
     return [d.pk for d in rows if d.status == DeploymentStatus.CANCELLED]
 
 
-def deployments_record_jobs(*, jobs: dict[int, tuple[str, str]]) -> None:
-    """Write the (Job name, namespace) of many rows in one statement; the caller holds their
-    claim. (`bulk_update` builds a CASE per row and field: far slower for a claim of many.)"""
-    if not jobs:
-        return
-    if connection.vendor != "postgresql":
-        # SQLite (the demo) has no VALUES list with column names; its launches are few.
-        for pk, (name, namespace) in jobs.items():
-            Deployment.objects.filter(pk=pk).update(job_name=name, job_namespace=namespace)
-        return
+def deployments_record_claim(
+    *, deployments: list[Deployment], claimed_by: str, lease: timedelta
+) -> None:
+    """Write a claim on these rows (locked by the caller) and their Job names, one UPDATE for
+    all of them. Each row is written once in the claim's transaction: a second UPDATE of a row
+    this transaction already wrote makes PostgreSQL check its foreign keys again at commit
+    (`FOR KEY SHARE` on the release), which can wait for a workflow holding that release while
+    the workflow waits for this row."""
     table = connection.ops.quote_name(Deployment._meta.db_table)
-    rows = ", ".join(["(%s, %s, %s)"] * len(jobs))
+    if connection.vendor != "postgresql":
+        # SQLite (the demo) has no VALUES list with column names; one UPDATE per row.
+        for d in deployments:
+            Deployment.objects.filter(pk=d.pk).update(
+                claimed_by=claimed_by,
+                claimed_until=ExpressionWrapper(Now() + lease, output_field=DateTimeField()),
+                job_name=d.job_name,
+                job_namespace=d.job_namespace,
+            )
+        return
+    rows = ", ".join(["(%s, %s, %s)"] * len(deployments))
     with connection.cursor() as cursor:
+        # The database's clock, for every reconciler alike: host clocks may drift apart.
         cursor.execute(
-            f"UPDATE {table} AS d SET job_name = v.name, job_namespace = v.namespace "
+            f"UPDATE {table} AS d SET claimed_by = %s, "
+            "claimed_until = statement_timestamp() + %s, "
+            "job_name = v.name, job_namespace = v.namespace "
             f"FROM (VALUES {rows}) AS v(id, name, namespace) WHERE d.id = v.id",
-            [value for pk, (name, namespace) in jobs.items() for value in (pk, name, namespace)],
+            [claimed_by, lease]
+            + [value for d in deployments for value in (d.pk, d.job_name, d.job_namespace)],
         )
 
 
