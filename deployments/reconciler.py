@@ -362,8 +362,10 @@ class Reconciler:
     def _clean_up(self, result: TickResult) -> None:
         now = time.monotonic()
         if now - self._orphans_checked_at >= ORPHAN_CHECK_SECONDS:
-            self._orphans_checked_at = now
-            deployments_mark_orphaned(jobs=self.executor.existing_jobs())
+            existing = self.executor.existing_jobs()  # none known before the first list
+            if existing:
+                self._orphans_checked_at = now
+                deployments_mark_orphaned(jobs=existing)
         rows = Deployment.objects.filter(cleanup_pending=True)
         for claimed in self._each_claim(rows, limit=self.batch_size):
             self._delete_jobs(claimed, result)
