@@ -172,7 +172,7 @@ def render(r: dict) -> str:
             "",
             "The applications overview reads through four indexes (`deployment_app_recent_idx`, "
             "`deployment_app_running_idx`, `deployment_app_failed_idx`, "
-            "`build_image_app_latest_idx`; migrations `0003_i14_*`). Writes pay to keep them: "
+            "`build_image_app_latest_idx`; migrations `builds 0003`, `deployments 0003`). Writes pay to keep them: "
             "each new build image adds one entry, each new deployment one, and each outcome "
             "(succeeded, failed) one in a partial index. Measured on the seeded database: p50 "
             f"in ms of {ic['n']} 1-app ingests (the service, one transaction each) and of "

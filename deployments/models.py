@@ -24,6 +24,10 @@ class DeploymentQuerySet(models.QuerySet):
         """Rows no reconciler holds: never claimed, released, or their lease ran out."""
         return self.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
 
+    def due(self):
+        """Rows not resting after a failed attempt (see `Deployment.next_attempt_at`)."""
+        return self.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=Now()))
+
     def in_progress(self):
         """Running, or pending with a Job name: the reconciler is creating its Job right now."""
         return self.filter(
@@ -88,6 +92,10 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
     # duplicated and a crashed one's is picked up once the lease expires.
     claimed_by = models.CharField(_("claimed by"), max_length=100, blank=True, default="")
     claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    # A launch or Job deletion that failed rests until `next_attempt_at`, longer after each
+    # failure in a row (`attempts`), so work that keeps failing never holds up work that is ready.
+    attempts = models.PositiveIntegerField(_("failed attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
 
     objects = DeploymentQuerySet.as_manager()
 

@@ -1,16 +1,20 @@
 import logging
 from contextlib import nullcontext
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from utilities.budget import TimeBudget, request_budget
 
 from .choices import DeploymentStatus
-from .executors import get_executor
+from .executors import Executor, get_executor
 from .metrics import job_operations
 from .models import Deployment
+from .wakeup import reconcilers_wake
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,9 @@ def deployment_jobs_cleanup_on_commit(*, deployments: list[Deployment]) -> None:
     """
     ids = [d.pk for d in deployments if d.cleanup_pending]
     if ids:
+        # What the request leaves undone (or a Job whose create is still in flight) is the
+        # reconcilers' to finish, at once.
+        reconcilers_wake()
         # One budget for the whole request, however many workflows it runs (a bulk switch).
         budget = request_budget("job_cleanup", settings.DEPLOY_CLEANUP_BUDGET_SECONDS)
         # Robust: the transaction has committed, so nothing here may turn it into an error.
@@ -61,16 +68,20 @@ def deployment_jobs_cleanup_on_commit(*, deployments: list[Deployment]) -> None:
 
 
 def deployment_jobs_cleanup(
-    *, deployment_ids: list[int], claimed_by: str = "", budget: TimeBudget | None = None
+    *,
+    deployment_ids: list[int],
+    claimed_by: str = "",
+    budget: TimeBudget | None = None,
+    executor: Executor | None = None,
 ) -> list[int]:
     """Delete the Jobs of these deployments; returns the ids whose Job is now gone.
 
     Runs outside any transaction. A failure leaves `cleanup_pending` set, so the reconciler
     retries it; nothing that already committed is undone. `claimed_by` names the reconciler
     that holds these rows' claim, if the caller is one. No deletion starts once `budget` is
-    spent.
+    spent. `executor` is the caller's own, if it has one.
     """
-    executor = get_executor()
+    executor = executor or get_executor()
     done = []
     pending = Deployment.objects.filter(pk__in=deployment_ids, cleanup_pending=True).order_by("pk")
     for deployment in pending:
@@ -116,17 +127,162 @@ def deployment_jobs_cleanup(
     return done
 
 
-def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace: str) -> str:
+def deployment_mark_running(
+    *, deployment_id: int, job_name: str, job_namespace: str, claimed_by: str = ""
+) -> str:
     """Record that the deployment's Job exists; returns the deployment's status after it.
 
     `cancelled` means it was cancelled while its Job was being created: the Job is to be
-    deleted. `running` may also mean another reconciler recorded it first.
+    deleted. `running` may also mean another reconciler recorded it first. A reconciler passes
+    its name as `claimed_by`: its claim on a row that runs ends in the same write.
     """
     with transaction.atomic(durable=True):
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+        fields = []
         if deployment.status == DeploymentStatus.PENDING:
             deployment.job_name = job_name
             deployment.job_namespace = job_namespace
             deployment.start(at=timezone.now())
-            deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
+            fields += ["job_name", "job_namespace", "status", "started_at"]
+        # A cancelled one keeps the claim: the reconciler deletes the Job it just created.
+        if (
+            claimed_by
+            and deployment.claimed_by == claimed_by
+            and deployment.status != DeploymentStatus.CANCELLED
+        ):
+            deployment.claimed_by, deployment.claimed_until = "", None
+            deployment.attempts, deployment.next_attempt_at = 0, None
+            fields += ["claimed_by", "claimed_until", "attempts", "next_attempt_at"]
+        if fields:
+            deployment.save(update_fields=fields)
     return deployment.status
+
+
+def deployments_mark_running(*, deployments: list[Deployment], claimed_by: str) -> list[int]:
+    """Record that these deployments' Jobs exist, in one transaction; `claimed_by`'s claim on
+    each that runs ends in it. Their Job names were recorded when they were claimed. Returns
+    the ids of those cancelled while their Job was being created: those Jobs are to be
+    deleted, and stay claimed for it.
+
+    Each row goes through its `start` transition; what the transitions did is then written in
+    two set-based UPDATEs, because the same values go to every row (a `save()` per row, or
+    `bulk_update`'s CASE per row and field, costs a launch of hundreds of Jobs seconds).
+    """
+    now = timezone.now()
+    ids = [d.pk for d in deployments]
+    with transaction.atomic(durable=True):
+        # Deployment rows only, in pk order, like every workflow's last level of locks.
+        rows = list(Deployment.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        # Each row written by one UPDATE (see deployments_record_claim for why), grouped by
+        # what changes: started and freed, started (another's claim now), freed only.
+        groups: dict[tuple[bool, bool], list[int]] = {}
+        for deployment in rows:
+            started = deployment.status == DeploymentStatus.PENDING
+            if started:
+                deployment.start(at=now)
+            freed = (
+                deployment.claimed_by == claimed_by
+                and deployment.status != DeploymentStatus.CANCELLED
+            )
+            if started or freed:
+                groups.setdefault((started, freed), []).append(deployment.pk)
+        for (started, freed), pks in groups.items():
+            values = {"status": DeploymentStatus.RUNNING, "started_at": now} if started else {}
+            if freed:
+                values |= {"claimed_by": "", "claimed_until": None}
+                values |= {"attempts": 0, "next_attempt_at": None}
+            Deployment.objects.filter(pk__in=pks).update(**values)
+    return [d.pk for d in rows if d.status == DeploymentStatus.CANCELLED]
+
+
+def deployments_record_claim(
+    *, deployments: list[Deployment], claimed_by: str, lease: timedelta
+) -> None:
+    """Write a claim on these rows (locked by the caller) and their Job names, one UPDATE for
+    all of them. Each row is written once in the claim's transaction: a second UPDATE of a row
+    this transaction already wrote makes PostgreSQL check its foreign keys again at commit
+    (`FOR KEY SHARE` on the release), which can wait for a workflow holding that release while
+    the workflow waits for this row."""
+    table = connection.ops.quote_name(Deployment._meta.db_table)
+    if connection.vendor != "postgresql":
+        # SQLite (the demo) has no VALUES list with column names; one UPDATE per row.
+        for d in deployments:
+            Deployment.objects.filter(pk=d.pk).update(
+                claimed_by=claimed_by,
+                claimed_until=ExpressionWrapper(Now() + lease, output_field=DateTimeField()),
+                job_name=d.job_name,
+                job_namespace=d.job_namespace,
+            )
+        return
+    rows = ", ".join(["(%s, %s, %s)"] * len(deployments))
+    with connection.cursor() as cursor:
+        # The database's clock, for every reconciler alike: host clocks may drift apart.
+        cursor.execute(
+            f"UPDATE {table} AS d SET claimed_by = %s, "
+            "claimed_until = statement_timestamp() + %s, "
+            "job_name = v.name, job_namespace = v.namespace "
+            f"FROM (VALUES {rows}) AS v(id, name, namespace) WHERE d.id = v.id",
+            [claimed_by, lease]
+            + [value for d in deployments for value in (d.pk, d.job_name, d.job_namespace)],
+        )
+
+
+def deployments_mark_orphaned(*, jobs: list[tuple[str, str]]) -> list[int]:
+    """Of these existing Jobs, flag for deletion those whose deployment no longer wants them:
+    cancelled or superseded, and not flagged already (a create that timed out on our side and
+    completed on the server after the cancel's deletion found nothing). Returns their ids."""
+    existing = set(jobs)
+    unwanted = Deployment.objects.filter(
+        Q(status=DeploymentStatus.CANCELLED) | Q(superseded_at__isnull=False),
+        job_name__in={name for _, name in existing},
+        cleanup_pending=False,
+    ).values_list("pk", "job_namespace", "job_name")
+    ids = [pk for pk, namespace, name in unwanted if (namespace, name) in existing]
+    if ids:
+        _update_in_pk_order(
+            Deployment.objects.filter(pk__in=ids, cleanup_pending=False), cleanup_pending=True
+        )
+        logger.warning("job_orphaned", extra={"deployment_ids": ids})
+    return ids
+
+
+def deployments_release(*, deployment_ids: list[int], claimed_by: str) -> None:
+    """End `claimed_by`'s claim on these rows after work that succeeded; their failure count
+    starts again."""
+    if not deployment_ids:
+        return
+    _update_in_pk_order(
+        Deployment.objects.filter(pk__in=deployment_ids, claimed_by=claimed_by),
+        claimed_by="",
+        claimed_until=None,
+        attempts=0,
+        next_attempt_at=None,
+    )
+
+
+def _update_in_pk_order(rows, **values) -> int:
+    """UPDATE several deployment rows, locking them first in pk order as every workflow does: a
+    bare multi-row UPDATE locks rows in whatever order it scans them, and could deadlock with a
+    cancel or a stage start locking the same rows."""
+    with transaction.atomic(durable=True):
+        ids = list(rows.select_for_update().order_by("pk").values_list("pk", flat=True))
+        return Deployment.objects.filter(pk__in=ids).update(**values)
+
+
+def deployment_retry_later(*, deployment: Deployment, claimed_by: str) -> timedelta:
+    """End `claimed_by`'s claim after a failed attempt; the row rests before the next one,
+    twice as long after each failure in a row, up to DEPLOY_RETRY_MAX_SECONDS. Returns the pause."""
+    pause = timedelta(
+        seconds=min(
+            settings.DEPLOY_RETRY_BASE_SECONDS * 2 ** min(deployment.attempts, 30),
+            settings.DEPLOY_RETRY_MAX_SECONDS,
+        )
+    )
+    # The database's clock, like the lease's: host clocks may drift apart.
+    Deployment.objects.filter(pk=deployment.pk, claimed_by=claimed_by).update(
+        claimed_by="",
+        claimed_until=None,
+        attempts=deployment.attempts + 1,
+        next_attempt_at=ExpressionWrapper(Now() + pause, output_field=DateTimeField()),
+    )
+    return pause

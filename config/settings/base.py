@@ -211,10 +211,30 @@ DEPLOY_LOCAL_STATE_DIR = env("DEPLOY_LOCAL_STATE_DIR", default=str(BASE_DIR / "v
 # Job deletions right after a switch or cancel run in its request; this caps their time
 # there (the reconciler deletes whatever is left).
 DEPLOY_CLEANUP_BUDGET_SECONDS = env.float("DEPLOY_CLEANUP_BUDGET_SECONDS", default=5.0)
+# Watching the Jobs: each watch request lasts this long before it is renewed, and the whole
+# list is read again this often as a safety net. Scope "namespaces" watches the configured
+# namespaces and those of per-application overrides (a Role in each); "cluster" watches all
+# (one request, a ClusterRole).
+DEPLOY_KUBERNETES_WATCH_SECONDS = env.int("DEPLOY_KUBERNETES_WATCH_SECONDS", default=240)
+DEPLOY_KUBERNETES_RESYNC_SECONDS = env.float("DEPLOY_KUBERNETES_RESYNC_SECONDS", default=600.0)
+DEPLOY_KUBERNETES_WATCH_SCOPE = env("DEPLOY_KUBERNETES_WATCH_SCOPE", default="namespaces")
+# The reconciler is woken by PostgreSQL NOTIFY when work commits; this interval is only the
+# fallback. Without LISTEN (SQLite) it looks for work every DEPLOY_RECONCILER_POLL_SECONDS.
 DEPLOY_RECONCILER_INTERVAL = env.float("DEPLOY_RECONCILER_INTERVAL", default=5.0)
+DEPLOY_RECONCILER_POLL_SECONDS = env.float("DEPLOY_RECONCILER_POLL_SECONDS", default=0.5)
+# LISTEN needs a session-level connection: behind PgBouncer in transaction mode, point this at
+# PostgreSQL directly (a postgres:// URL). Empty: the default database's own settings.
+DEPLOY_RECONCILER_LISTEN_URL = env("DEPLOY_RECONCILER_LISTEN_URL", default="")
+# Job creations in flight at once per reconciler (threads that only talk to the executor).
+DEPLOY_RECONCILER_LAUNCH_WORKERS = env.int("DEPLOY_RECONCILER_LAUNCH_WORKERS", default=16)
+# A failed launch or Job deletion waits before its next attempt: BASE, doubled per failure
+# in a row, at most MAX seconds.
+DEPLOY_RETRY_BASE_SECONDS = env.float("DEPLOY_RETRY_BASE_SECONDS", default=1.0)
+DEPLOY_RETRY_MAX_SECONDS = env.float("DEPLOY_RETRY_MAX_SECONDS", default=300.0)
 # How long a reconciler owns a row it works on; a crashed reconciler's rows free up after it.
 DEPLOY_RECONCILER_LEASE_SECONDS = env.float("DEPLOY_RECONCILER_LEASE_SECONDS", default=120.0)
-# Rows handled per phase (launch, poll, cleanup) and tick, so one tick stays short.
+# Rows claimed per transaction (launches, outcomes, cleanups); a tick goes on until no ready
+# work is left.
 DEPLOY_RECONCILER_BATCH = env.int("DEPLOY_RECONCILER_BATCH", default=100)
 # A reconciler pod has no web server: with a port set it serves /metrics itself (0 = off).
 DEPLOY_RECONCILER_METRICS_PORT = env.int("DEPLOY_RECONCILER_METRICS_PORT", default=0)

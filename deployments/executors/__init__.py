@@ -5,7 +5,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .base import Executor, JobState, JobStatus, PermanentJobError
+from .base import Executor, JobState, JobStatus, PermanentJobError, RunningJob
 
 SHORT_NAMES = {
     "kubernetes": "deployments.executors.kubernetes.KubernetesExecutor",
@@ -29,4 +29,4 @@ def _forget_executor(*, setting: str, **kwargs) -> None:
         _executor_for.cache_clear()
 
 
-__all__ = ["Executor", "JobState", "JobStatus", "PermanentJobError", "get_executor"]
+__all__ = ["Executor", "JobState", "JobStatus", "PermanentJobError", "RunningJob", "get_executor"]

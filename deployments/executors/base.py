@@ -2,14 +2,22 @@
 
 import abc
 import enum
+import logging
 import re
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from deployments.metrics import job_operations
 from deployments.models import Deployment
 from utilities.validators import DNS_1123_LABEL, ENV_NAME, image_allowed, namespace_allowed
+
+logger = logging.getLogger(__name__)
 
 # A DNS-1123 label: what Kubernetes requires of namespaces, and of Job names that pods and
 # the `job-name` label are derived from.
@@ -27,6 +35,18 @@ class JobState(enum.StrEnum):
 class JobStatus:
     state: JobState
     detail: str = ""
+    # When the Job finished, by the clock of whatever ran it, where it says so.
+    finished_at: datetime | None = None
+
+
+class RunningJob(NamedTuple):
+    """What following the Job of a running deployment needs of its row (read as plain values:
+    the reconciler looks at every running deployment on every wake-up)."""
+
+    pk: int
+    job_name: str
+    job_namespace: str
+    started_at: datetime | None = None
 
 
 class PermanentJobError(Exception):
@@ -59,12 +79,40 @@ class Executor(abc.ABC):
         """Create the Job named `deployment.job_name` in `deployment.job_namespace`."""
 
     @abc.abstractmethod
-    def poll(self, deployment: Deployment) -> JobStatus:
+    def poll(self, deployment: Deployment | RunningJob) -> JobStatus:
         """Where the Job of a running deployment stands."""
 
     @abc.abstractmethod
     def cancel(self, deployment: Deployment) -> None:
         """Stop and delete the Job; a Job that is already gone counts as done."""
+
+    def watch(self, *, on_change: Callable[[], None], stop: threading.Event) -> None:
+        """Follow Jobs in the background until `stop`, calling `on_change` when one finishes or
+        vanishes, so the reconciler need not ask. Without it (this default) the reconciler
+        learns of changes on its interval."""
+        return None
+
+    def existing_jobs(self) -> list[tuple[str, str]]:
+        """(namespace, name) of the Jobs the executor knows to exist without asking (a watched
+        cache); the reconciler deletes those whose deployment no longer wants them. Default:
+        none known."""
+        return []
+
+    def job_states(self, deployments: Iterable[RunningJob]) -> dict[int, JobStatus]:
+        """Where the Jobs of these running deployments stand, by deployment id, as cheaply as
+        the executor can tell (a watched cache rather than a request per Job). A deployment
+        whose Job could not be looked at is left out; it is looked at again next time."""
+        states = {}
+        for deployment in deployments:
+            try:
+                states[deployment.pk] = self.poll(deployment)
+            except Exception as exc:
+                job_operations.labels(op="poll", result="error").inc()
+                logger.warning(
+                    "job_poll_failed",
+                    extra={"deployment_id": deployment.pk, "error": repr(exc), "retry": True},
+                )
+        return states
 
 
 def job_name_for(deployment: Deployment, *, app_name: str) -> str:

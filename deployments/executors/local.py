@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -20,7 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from deployments.models import Deployment
 
-from .base import Executor, JobState, JobStatus, PermanentJobError, job_env
+from .base import Executor, JobState, JobStatus, PermanentJobError, RunningJob, job_env
 
 RUNNER = Path(__file__).with_name("local_runner.py")
 # What the deployment's command may see of the reconciler's environment (with the deployment's
@@ -36,6 +38,13 @@ class LocalExecutor(Executor):
         # Processes this executor started, so it can reap them; others are found by pid.
         self._children: dict[Path, subprocess.Popen] = {}
         self._lock = threading.Lock()
+        self._on_change: list[tuple[Callable[[], None], threading.Event]] = []
+
+    def watch(self, *, on_change: Callable[[], None], stop: threading.Event) -> None:
+        """Its own processes are waited for: their end wakes the reconciler at once. Those of
+        another process (a reconciler that restarted) are found by `job_states` on the interval."""
+        with self._lock:
+            self._on_change.append((on_change, stop))
 
     def validate(self) -> None:
         super().validate()
@@ -56,7 +65,7 @@ class LocalExecutor(Executor):
         if not os.access(state, os.W_OK):
             raise ImproperlyConfigured(f"DEPLOY_LOCAL_STATE_DIR={str(state)!r} is not writable.")
 
-    def _job_dir(self, deployment: Deployment) -> Path:
+    def _job_dir(self, deployment: Deployment | RunningJob) -> Path:
         return _state_dir() / deployment.job_namespace / deployment.job_name
 
     def launch(self, deployment: Deployment) -> None:
@@ -99,8 +108,20 @@ class LocalExecutor(Executor):
             f.write(str(process.pid))
         with self._lock:
             self._children[job_dir] = process
+            watching = bool(self._on_change)
+        if watching:
+            threading.Thread(
+                target=self._wait_for, args=(process,), name="local-job-wait", daemon=True
+            ).start()
 
-    def poll(self, deployment: Deployment) -> JobStatus:
+    def _wait_for(self, process: subprocess.Popen) -> None:
+        process.wait()
+        with self._lock:
+            listeners = [f for f, stop in self._on_change if not stop.is_set()]
+        for on_change in listeners:
+            on_change()
+
+    def poll(self, deployment: Deployment | RunningJob) -> JobStatus:
         self._reap()
         job_dir = self._job_dir(deployment)
         if (finished := _finished(job_dir)) is not None:
@@ -173,9 +194,17 @@ def _finished(job_dir: Path) -> JobStatus | None:
         code = int((job_dir / "exit_code").read_text().strip())
     except (OSError, ValueError):
         return None
+    try:
+        finished_at = datetime.fromtimestamp((job_dir / "exit_code").stat().st_mtime, tz=UTC)
+    except OSError:
+        finished_at = None
     if code == 0:
-        return JobStatus(JobState.SUCCEEDED)
-    return JobStatus(JobState.FAILED, f"exit status {code}; output ends:\n{_tail(job_dir)}")
+        return JobStatus(JobState.SUCCEEDED, finished_at=finished_at)
+    return JobStatus(
+        JobState.FAILED,
+        f"exit status {code}; output ends:\n{_tail(job_dir)}",
+        finished_at=finished_at,
+    )
 
 
 def _tail(job_dir: Path) -> str:

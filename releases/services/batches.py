@@ -9,6 +9,7 @@ from builds.models import BuildImage
 from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
+from deployments.wakeup import reconcilers_wake
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
@@ -226,7 +227,8 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
             release.save(update_fields=["status"])
             deployments.append(deployment)
         # With nothing left to deploy the stage is already done.
-        batch_settle(batch=batch)
+        if not batch_settle(batch=batch):
+            reconcilers_wake()
     logger.info(
         "batch_stage_changed",
         extra={

@@ -3,6 +3,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
+from deployments.executors import get_executor
+from deployments.reconciler import Reconciler
 from releases.services import create_batch
 from releases.services.batches import AppChoice
 from tests.helpers import notify
@@ -17,6 +21,8 @@ from tests.helpers import notify
 from .kube_fake import FakeKubernetes
 
 DEMO_SCRIPT = Path(django_settings.BASE_DIR) / "scripts" / "demo_deploy.py"
+# Only a wake-up (NOTIFY, a watched change) makes a running reconciler tick in a test's time.
+NEVER = 600.0
 
 
 @pytest.fixture
@@ -76,3 +82,48 @@ def tick() -> str:
     out = StringIO()
     call_command("run_reconciler", "--once", stdout=out)
     return out.getvalue().strip()
+
+
+def wait_for(condition, *, seconds: float = 30.0, what: str = "the reconcilers") -> None:
+    """Bounded waiting for reconcilers in other threads; fails, never asserts on time."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not get there")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def reconcilers(cluster):
+    """`start(n)` runs n reconcilers' real loop (`Reconciler.run`) in threads, each with its
+    own database connection, once their informers have listed; all are stopped afterwards.
+    Needs `django_db(transaction=True)`: they see only what commits."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    started: list[Reconciler] = []
+    errors: list[BaseException] = []
+
+    def start(n: int = 1, *, interval: float = NEVER) -> list[Reconciler]:
+        for _ in range(n):
+            reconciler = Reconciler(name=f"reconciler-{len(started)}", stop=stop)
+
+            def run(reconciler=reconciler):
+                try:
+                    reconciler.run(interval=interval)
+                except BaseException as exc:
+                    errors.append(exc)
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            threads.append(thread)
+            started.append(reconciler)
+        wait_for(get_executor().synced, what="the informers")
+        return started[-n:]
+
+    yield start
+    for reconciler in started:
+        reconciler.request_stop()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a reconciler did not stop"
+    assert errors == []

@@ -11,7 +11,14 @@ from deployments.executors.kubernetes import KubernetesExecutor
 from deployments.models import Deployment
 from deployments.reconciler import Reconciler
 from releases.models import Application, Batch, ReleaseApp
-from releases.services import cancel_batch, start_pre_deploy, start_prod_deploy, switch_version
+from releases.services import (
+    cancel_batch,
+    create_batch,
+    start_pre_deploy,
+    start_prod_deploy,
+    switch_version,
+)
+from releases.services.batches import AppChoice
 from tests.helpers import notify
 
 from .conftest import tick
@@ -38,6 +45,13 @@ def _expire_leases() -> None:
     """As if every reconciler lease had run out."""
     Deployment.objects.exclude(claimed_until=None).update(
         claimed_until=Now() - timedelta(seconds=1)
+    )
+
+
+def _end_rests() -> None:
+    """As if every failed attempt's pause had run out."""
+    Deployment.objects.exclude(next_attempt_at=None).update(
+        next_attempt_at=Now() - timedelta(seconds=1)
     )
 
 
@@ -177,6 +191,106 @@ def test_a_config_the_allow_lists_refuse_fails_at_launch_and_makes_no_job(
     assert _release_statuses(batch)["api"] == "pre_failed"
 
 
+# --- fairness: ready work never waits behind work that is not ready ---
+
+
+def _five_apps_running(user) -> list[Deployment]:
+    apps = [f"app{i}" for i in range(5)]
+    notify(1, {app: "v1" for app in apps})
+    batch = create_batch(name="Big", apps=[AppChoice(a) for a in apps], user=user).batch
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    for _ in range(5):
+        tick()
+    deployments = list(Deployment.objects.order_by("pk"))
+    assert {d.status for d in deployments} == {"running"}
+    return deployments
+
+
+def test_finished_jobs_never_wait_behind_long_running_ones(cluster, user, settings):
+    """Issue 10: with batch size 2, two long Jobs at the lowest ids kept three finished Jobs
+    `running` for as long as the long ones ran."""
+    settings.DEPLOY_RECONCILER_BATCH = 2
+    deployments = _five_apps_running(user)
+    for deployment in deployments[2:]:
+        cluster.finish(deployment.job_namespace, deployment.job_name)
+
+    tick()
+
+    statuses = list(Deployment.objects.order_by("pk").values_list("status", flat=True))
+    assert statuses == ["running", "running", "succeeded", "succeeded", "succeeded"]
+
+
+class StuckDeletes(KubernetesExecutor):
+    """Deleting these Jobs keeps failing (a finalizer, a webhook that refuses)."""
+
+    stuck: set[str] = set()
+
+    def cancel(self, deployment):
+        if deployment.job_name in self.stuck:
+            raise ConnectionError("the API refuses this deletion")
+        super().cancel(deployment)
+
+
+def test_failing_cleanups_back_off_and_never_hold_up_the_others(cluster, user, settings):
+    settings.DEPLOY_RECONCILER_BATCH = 2
+    deployments = _five_apps_running(user)
+    # Cancelled without its after-commit deletions (a test transaction never commits): every
+    # Job is left to the reconciler.
+    cancel_batch(batch_id=deployments[0].release_app.batch_id, user=user)
+    StuckDeletes.stuck = {d.job_name for d in deployments[:3]}
+    reconciler = Reconciler(executor=StuckDeletes())
+
+    assert str(reconciler.tick()) == "launched=0 finished=0 cleaned=2 errors=3"
+
+    assert set(cluster.jobs) == {(d.job_namespace, d.job_name) for d in deployments[:3]}
+    stuck = Deployment.objects.filter(cleanup_pending=True)
+    assert set(stuck.values_list("attempts", "claimed_by")) == {(1, "")}
+    # Resting: the next tick leaves them alone rather than hammering the API.
+    assert str(reconciler.tick()) == "launched=0 finished=0 cleaned=0 errors=0"
+
+    _end_rests()
+    assert str(reconciler.tick()) == "launched=0 finished=0 cleaned=0 errors=3"
+    assert set(stuck.values_list("attempts", flat=True)) == {2}
+
+    StuckDeletes.stuck = set()
+    _end_rests()
+    assert str(reconciler.tick()) == "launched=0 finished=0 cleaned=3 errors=0"
+    assert cluster.jobs == {}
+    assert set(Deployment.objects.values_list("attempts", "next_attempt_at")) == {(0, None)}
+
+
+def test_the_pause_after_a_failure_doubles_up_to_a_cap(batch, user, settings):
+    from deployments.services import deployment_retry_later
+
+    settings.DEPLOY_RETRY_BASE_SECONDS = 1
+    settings.DEPLOY_RETRY_MAX_SECONDS = 20
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    deployment = Deployment.objects.first()
+
+    pauses = []
+    for _ in range(7):
+        Deployment.objects.filter(pk=deployment.pk).update(claimed_by="me")
+        pauses.append(deployment_retry_later(deployment=deployment, claimed_by="me").seconds)
+        deployment.refresh_from_db()
+
+    assert pauses == [1, 2, 4, 8, 16, 20, 20]
+    assert (deployment.attempts, deployment.claimed_by) == (7, "")
+
+
+def test_work_waiting_is_measured_at_the_start_of_each_tick(cluster, batch, user):
+    from prometheus_client import REGISTRY
+
+    def waiting(kind):
+        return REGISTRY.get_sample_value("releasetrain_reconciler_work_waiting", {"kind": kind})
+
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    tick()
+    assert (waiting("launch"), waiting("outcome"), waiting("cleanup")) == (2, 0, 0)
+    cluster.finish_all()
+    tick()
+    assert (waiting("launch"), waiting("outcome"), waiting("cleanup")) == (0, 2, 0)
+
+
 # --- faults: 5xx and timeouts ---
 
 
@@ -195,26 +309,44 @@ def test_a_failed_launch_is_retried_and_creates_one_job(cluster, batch, user, fa
     cluster.inject("create", **fault)
 
     assert tick() == "launched=1 finished=0 cleaned=0 errors=1"
-    api = _deployment("api")
-    # A launch in flight: named, not running, free for the next tick to retry.
-    assert (api.status, bool(api.job_name), api.claimed_by) == ("pending", True, "")
+    # Whichever of the two parallel creates met the fault.
+    failed = Deployment.objects.get(status="pending")
+    # A launch in flight: named, not running, free for another reconciler, resting a while.
+    assert (failed.status, bool(failed.job_name), failed.claimed_by, failed.attempts) == (
+        "pending",
+        True,
+        "",
+        1,
+    )
+    creates = cluster.count("create")
+    assert tick() == "launched=0 finished=0 cleaned=0 errors=0"
+    assert cluster.count("create") == creates  # not hammered
 
+    _end_rests()
     assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
+    failed.refresh_from_db()
+    assert (failed.attempts, failed.next_attempt_at) == (0, None)
 
     assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
     assert sorted(Counter(cluster.created()).values()) == [1, 1]
     assert len(cluster.jobs) == 2
 
 
-@pytest.mark.parametrize("fault", [{"status": 500}, {"delay": 3.0}], ids=["500", "timeout"])
-def test_a_failed_poll_changes_nothing_and_is_retried(cluster, batch, user, fault):
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 500}, {"status": 429}, {"delay": 3.0}],
+    ids=["500", "429", "timeout"],
+)
+def test_a_failed_list_changes_nothing_and_is_retried(cluster, batch, user, fault):
     start_pre_deploy(batch_id=batch.pk, user=user)
     tick()
     cluster.finish_all()
-    cluster.inject("read", times=2, **fault)
+    cluster.inject("list", **fault)
 
     assert tick() == "launched=0 finished=0 cleaned=0 errors=2"
     assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
+    # Not a request per Job instead of the failed list.
+    assert cluster.count("read") == 0
 
     assert tick() == "launched=0 finished=2 cleaned=0 errors=0"
     assert _batch_status(batch) == "prod_waiting"
@@ -287,8 +419,11 @@ class CancelledWhileLaunching(KubernetesExecutor):
 
 
 def test_a_job_created_after_its_deployment_was_cancelled_is_deleted(
-    cluster, batch, user, django_capture_on_commit_callbacks
+    cluster, batch, user, settings, django_capture_on_commit_callbacks
 ):
+    # The cancel runs inside the launch, on the test's connection: no launch threads here
+    # (tests/hardening/test_reconciler_faults.py cancels real launches in flight).
+    settings.DEPLOY_RECONCILER_LAUNCH_WORKERS = 1
     start_pre_deploy(batch_id=batch.pk, user=user)
     CancelledWhileLaunching.capture = django_capture_on_commit_callbacks
 
@@ -322,21 +457,21 @@ def test_a_reconciler_killed_mid_launch_leaves_work_the_next_one_finishes_once(
     start_pre_deploy(batch_id=batch.pk, user=user)
     with pytest.raises(Killed):
         Reconciler(executor=dying()).tick()
-    first = Deployment.objects.exclude(claimed_by="").get()
-    assert (first.status, bool(first.job_name)) == ("pending", True)
+    # Both launches were in flight together: the dead reconciler holds both rows.
+    dead = Deployment.objects.exclude(claimed_by="")
+    assert {(d.status, bool(d.job_name)) for d in dead} == {("pending", True)}
+    assert dead.count() == 2
 
-    # While the dead reconciler's lease runs, others leave its launch alone.
-    assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
-    first.refresh_from_db()
-    assert first.status == "pending"
+    # While the dead reconciler's lease runs, others leave its launches alone.
+    assert tick() == "launched=0 finished=0 cleaned=0 errors=0"
+    assert cluster.count("create") == (2 if dying is DiesAfterCreate else 0)
 
     _expire_leases()
-    assert tick() == "launched=1 finished=0 cleaned=0 errors=0"
+    assert tick() == "launched=2 finished=0 cleaned=0 errors=0"
 
     assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
     assert sorted(Counter(cluster.created()).values()) == [1, 1]
-    first.refresh_from_db()
-    assert (first.job_namespace, first.job_name) in cluster.jobs
+    assert len(cluster.jobs) == 2
 
 
 def test_a_batch_cancelled_after_a_reconciler_died_mid_launch_leaves_no_job(
@@ -349,10 +484,10 @@ def test_a_batch_cancelled_after_a_reconciler_died_mid_launch_leaves_no_job(
         cancel_batch(batch_id=batch.pk, user=user)
     # Deleted, but the dead reconciler's lease keeps the matter open until it lapses.
     assert cluster.jobs == {}
-    assert Deployment.objects.filter(cleanup_pending=True).count() == 1
+    assert Deployment.objects.filter(cleanup_pending=True).count() == 2
 
     _expire_leases()
-    assert tick() == "launched=0 finished=0 cleaned=1 errors=0"
+    assert tick() == "launched=0 finished=0 cleaned=2 errors=0"
 
     assert cluster.jobs == {}
     assert not Deployment.objects.filter(cleanup_pending=True).exists()

@@ -5,7 +5,6 @@ import threading
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
 from prometheus_client import start_http_server
 
 from config.health import metrics_registry
@@ -17,8 +16,9 @@ logger = logging.getLogger("deployments.reconciler")
 
 class Command(BaseCommand):
     help = (
-        "Launch pending deployments, poll running ones, apply their outcomes and retry Job "
-        "deletions. Runs until SIGTERM/SIGINT, or one tick with --once. Any number may run."
+        "Launch pending deployments, follow running Jobs, apply their outcomes and retry Job "
+        "deletions. Runs until SIGTERM/SIGINT, woken by new work and changed Jobs, or one tick "
+        "with --once. Any number may run."
     )
 
     def add_arguments(self, parser):
@@ -28,7 +28,8 @@ class Command(BaseCommand):
             type=float,
             default=None,
             metavar="S",
-            help="Seconds between ticks (default: DEPLOY_RECONCILER_INTERVAL).",
+            help="Longest pause between ticks when nothing wakes the reconciler "
+            "(default: DEPLOY_RECONCILER_INTERVAL).",
         )
 
     def handle(self, *args, once: bool, interval: float | None, **options):
@@ -41,10 +42,10 @@ class Command(BaseCommand):
         except ImproperlyConfigured as exc:
             raise CommandError(f"Deploy settings are not usable: {exc}") from None
 
-        stop = threading.Event()
-        reconciler = Reconciler(executor=executor, stop=stop)
+        reconciler = Reconciler(executor=executor)
         if once:
             self.stdout.write(str(reconciler.tick()))
+            reconciler.close()
             return
 
         if settings.DEPLOY_RECONCILER_METRICS_PORT:
@@ -53,7 +54,7 @@ class Command(BaseCommand):
             )
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda signum, frame: stop.set())
+                signal.signal(signum, lambda signum, frame: reconciler.request_stop())
         logger.info(
             "reconciler_started",
             extra={
@@ -62,14 +63,7 @@ class Command(BaseCommand):
                 "interval": interval,
             },
         )
-        while not stop.is_set():
-            try:
-                reconciler.tick()
-            except Exception as exc:
-                # The database went away, most likely; start the next tick on a fresh connection.
-                logger.exception("reconciler_tick_failed", extra={"error": repr(exc)})
-                connections.close_all()
-            stop.wait(interval)
+        reconciler.run(interval=interval)
         logger.info("reconciler_stopped", extra={"reconciler": reconciler.name})
 
 
