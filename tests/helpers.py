@@ -66,3 +66,21 @@ def race(*calls) -> list:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "a thread hung: deadlock?"
     return results
+
+
+def old_deployments(release, count: int, *, environments=("prod",), statuses=("succeeded",)):
+    """`count` finished, superseded deployments of `release` (history a page must not pay for),
+    cycling through `environments` and `statuses`."""
+    Deployment.objects.bulk_create(
+        Deployment(
+            release_app=release,
+            application_id=release.application_id,
+            environment=environments[i % len(environments)],
+            image_tag="v1",
+            status=statuses[i % len(statuses)],
+            started_at="2026-01-01T00:00Z",
+            finished_at="2026-01-01T00:00Z",
+            superseded_at="2026-01-01T00:00Z",
+        )
+        for i in range(count)
+    )

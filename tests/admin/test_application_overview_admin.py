@@ -10,7 +10,7 @@ from releases.models import Application
 from releases.services import create_batch, start_pre_deploy, start_prod_deploy
 from releases.services.batches import AppChoice
 from tests.admin.pages import row, text
-from tests.helpers import notify, run_stage
+from tests.helpers import notify, old_deployments, run_stage
 
 pytestmark = pytest.mark.django_db
 
@@ -109,18 +109,7 @@ def test_the_list_and_its_live_view_cost_the_same_queries_whatever_the_history(
     count(LIST)  # warms per-process caches
     before = count(LIST), count(live)
     release = history["nov"].releases.get()
-    Deployment.objects.bulk_create(
-        Deployment(
-            release_app=release,
-            application_id=release.application_id,
-            environment="prod",
-            image_tag="v1",
-            status="succeeded",
-            finished_at="2026-01-01T00:00Z",
-            superseded_at="2026-01-01T00:00Z",
-        )
-        for _ in range(10_000)
-    )
+    old_deployments(release, 10_000)
 
     assert (count(LIST), count(live)) == before
 

@@ -8,7 +8,7 @@ from deployments.models import Deployment
 from releases.services import create_batch, start_pre_deploy, start_prod_deploy
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
-from tests.helpers import notify, run_stage
+from tests.helpers import notify, old_deployments, run_stage
 
 pytestmark = pytest.mark.django_db
 
@@ -131,18 +131,7 @@ def test_the_list_costs_the_same_queries_whatever_the_history(client_with, histo
     client = client_with(VIEW)
     before = _list_queries(client)
     release = history["nov"].releases.get()
-    Deployment.objects.bulk_create(
-        Deployment(
-            release_app=release,
-            application_id=release.application_id,
-            environment="prod",
-            image_tag="v1",
-            status="succeeded",
-            finished_at="2026-01-01T00:00Z",
-            superseded_at="2026-01-01T00:00Z",
-        )
-        for _ in range(10_000)
-    )
+    old_deployments(release, 10_000)
 
     assert _list_queries(client) == before
 

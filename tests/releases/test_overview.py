@@ -25,7 +25,7 @@ from releases.services import (
     switch_version,
 )
 from releases.services.batches import AppChoice
-from tests.helpers import notify, run_stage
+from tests.helpers import notify, old_deployments, run_stage
 from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
@@ -208,18 +208,8 @@ def test_a_page_costs_the_same_queries_with_0_or_10000_deployments(user, executo
     before, _ = _page_queries()
 
     release = batch.releases.first()
-    Deployment.objects.bulk_create(
-        Deployment(
-            release_app=release,
-            application_id=release.application_id,
-            environment=("pre", "prod")[i % 2],
-            image_tag="v1",
-            status=("succeeded", "failed", "cancelled")[i % 3],
-            started_at="2026-01-01T00:00Z",
-            finished_at="2026-01-01T00:00Z",
-            superseded_at="2026-01-01T00:00Z",
-        )
-        for i in range(10_000)
+    old_deployments(
+        release, 10_000, environments=("pre", "prod"), statuses=("succeeded", "failed", "cancelled")
     )
     after, overviews = _page_queries()
 

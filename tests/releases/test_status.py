@@ -10,7 +10,7 @@ from releases.selectors import application_tag_choices, release_status
 from releases.services import create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
-from tests.helpers import notify
+from tests.helpers import notify, old_deployments
 from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
@@ -127,17 +127,7 @@ def _queries_for_status(release, user) -> int:
 def test_query_count_is_constant_whatever_the_history(release, user):
     empty = _queries_for_status(release, user)
 
-    Deployment.objects.bulk_create(
-        Deployment(
-            release_app=release,
-            application_id=release.application_id,
-            environment="pre",
-            image_tag="v1",
-            status="succeeded",
-            superseded_at="2026-01-01T00:00Z",
-        )
-        for _ in range(500)
-    )
+    old_deployments(release, 500, environments=("pre",))
     assert Deployment.objects.filter(release_app=release).count() == 500
 
     # release + EXISTS, current, history, and the user's two permission lookups.
