@@ -21,9 +21,9 @@ from tests.helpers import notify, race
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_build_landing_while_a_batch_is_created_becomes_its_latest_tag():
-    user = UserFactory()
-    notify(1, {"api": "v1"})
+def _create_batch_while(land_build, *, user) -> ReleaseApp:
+    """Create batch "Nov" of api, and run `land_build` in another thread right after the batch
+    chose its builds and before it commits: the narrowest window for a lost new tag."""
     chosen, ingested = threading.Event(), threading.Event()
     original = batches_module._choose_builds
 
@@ -37,7 +37,7 @@ def test_a_build_landing_while_a_batch_is_created_becomes_its_latest_tag():
     def drone():
         try:
             chosen.wait(timeout=30)
-            notify(2, {"api": "v2"})
+            land_build()
         finally:
             ingested.set()
             connection.close()
@@ -50,8 +50,15 @@ def test_a_build_landing_while_a_batch_is_created_becomes_its_latest_tag():
     finally:
         batches_module._choose_builds = original
         thread.join(timeout=30)
+    return ReleaseApp.objects.get()
 
-    release = ReleaseApp.objects.get()
+
+def test_a_build_landing_while_a_batch_is_created_becomes_its_latest_tag():
+    user = UserFactory()
+    notify(1, {"api": "v1"})
+
+    release = _create_batch_while(lambda: notify(2, {"api": "v2"}), user=user)
+
     assert invariants.latest_tag_is_highest_successful_build() == []
     assert (release.latest_image_tag, release.has_new_tag) == ("v2", True)
 
@@ -116,32 +123,8 @@ def test_a_success_naming_other_apps_while_a_batch_is_created_still_detects_its_
     user = UserFactory()
     notify(1, {"api": "v1", "web": "w1"})
     notify(2, {"api": "v2"}, status="running")
-    chosen, ingested = threading.Event(), threading.Event()
-    original = batches_module._choose_builds
 
-    def choose_then_let_the_build_succeed(**kwargs):
-        result = original(**kwargs)
-        chosen.set()
-        ingested.wait(timeout=3)  # with the fix the success waits for this batch to commit
-        return result
+    release = _create_batch_while(lambda: notify(2, named, status="success"), user=user)
 
-    def drone():
-        try:
-            chosen.wait(timeout=30)
-            notify(2, named, status="success")
-        finally:
-            ingested.set()
-            connection.close()
-
-    batches_module._choose_builds = choose_then_let_the_build_succeed
-    thread = threading.Thread(target=drone)
-    thread.start()
-    try:
-        create_batch(name="Nov", apps=[AppChoice("api")], user=user)
-    finally:
-        batches_module._choose_builds = original
-        thread.join(timeout=30)
-
-    release = ReleaseApp.objects.get()
     assert (release.latest_image_tag, release.has_new_tag) == ("v2", True)
     assert invariants.latest_tag_is_highest_successful_build() == []
