@@ -4,6 +4,7 @@ from django.contrib.auth.models import Permission
 
 from builds.choices import BuildStatus
 from builds.models import Build, BuildImage
+from deployments.models import Deployment
 from releases.models import Application, Batch, ReleaseApp
 
 
@@ -70,3 +71,16 @@ class ReleaseAppFactory(factory.django.DjangoModelFactory):
     application = factory.SubFactory(ApplicationFactory)
     image_tag = factory.LazyAttribute(lambda o: o.build.images.get().image_tag if o.build else "v1")
     build = factory.LazyAttribute(lambda o: BuildImageFactory(application=o.application).build)
+
+
+class DeploymentFactory(factory.django.DjangoModelFactory):
+    """A pre deployment of a release, made by hand (a row the services would not make, or not
+    in one step); its application is the release's, as the services record it."""
+
+    class Meta:
+        model = Deployment
+
+    release_app = factory.SubFactory(ReleaseAppFactory)
+    application_id = factory.LazyAttribute(lambda o: o.release_app.application_id)
+    environment = "pre"
+    image_tag = "v1"

@@ -9,7 +9,7 @@ from releases.models import Application, Batch
 from releases.selectors import application_tag_choices, release_status
 from releases.services import create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
-from tests.factories import UserFactory
+from tests.factories import DeploymentFactory, UserFactory
 from tests.helpers import notify, old_deployments
 from utilities.errors import DomainError
 
@@ -48,14 +48,7 @@ def test_blockers_are_reported_for_the_requesting_user(release, user):
 
 
 def test_blockers_match_what_the_switch_answers(release, user):
-    Deployment.objects.create(
-        release_app=release,
-        application_id=release.application_id,
-        environment="pre",
-        image_tag="v1",
-        status="running",
-        job_name="j",
-    )
+    DeploymentFactory(release_app=release, status="running", job_name="j")
     view = release_status(release_id=release.pk, user=user)
     assert _codes(view) == ["deployment_in_progress"] and not view.can_switch
     assert view.switch_blockers[0].detail  # a human sentence, not just a code
@@ -68,14 +61,7 @@ def test_blockers_match_what_the_switch_answers(release, user):
 @pytest.mark.parametrize("status", ["completed", "cancelled"])
 def test_a_closed_batch_is_the_blocker_in_the_words_of_the_switch(release, user, status):
     Batch.objects.filter(pk=release.batch_id).update(status=status)
-    Deployment.objects.create(
-        release_app=release,
-        application_id=release.application_id,
-        environment="pre",
-        image_tag="v1",
-        status="running",
-        job_name="j",
-    )
+    DeploymentFactory(release_app=release, status="running", job_name="j")
     view = release_status(release_id=release.pk, user=user)
 
     with pytest.raises(DomainError) as err:

@@ -14,7 +14,7 @@ from releases.services import (
     switch_version,
 )
 from releases.services.batches import AppChoice
-from tests.factories import UserFactory
+from tests.factories import DeploymentFactory, UserFactory
 from tests.fakes import RecordingExecutor
 from tests.helpers import notify, run_stage
 from utilities.errors import DomainError
@@ -160,14 +160,7 @@ def test_4_unknown_tag_answers_before_batch_status(release):
 def test_5_a_closed_batch_says_it_can_no_longer_change(release, status):
     Batch.objects.filter(pk=release.batch_id).update(status=status)
     # Even with a Job in flight: a closed batch is the first thing to know.
-    Deployment.objects.create(
-        release_app=release,
-        application_id=release.application_id,
-        environment="pre",
-        image_tag="v1",
-        status="running",
-        job_name="j",
-    )
+    DeploymentFactory(release_app=release, status="running", job_name="j")
 
     error = _rejected("batch_closed", release)
 
@@ -196,11 +189,8 @@ def test_6_unknown_tag_answers_before_batch_status(release):
 )
 def test_7_a_deployment_in_progress_blocks(release, status, job_name):
     # A waiting batch cannot normally hold one; any of the release's rows counts, current or not.
-    Deployment.objects.create(
+    DeploymentFactory(
         release_app=release,
-        application_id=release.application_id,
-        environment="pre",
-        image_tag="v1",
         status=status,
         job_name=job_name,
         superseded_at="2026-01-01T00:00Z",
@@ -210,12 +200,7 @@ def test_7_a_deployment_in_progress_blocks(release, status, job_name):
 
 
 def test_7_a_pending_deployment_without_job_does_not_block(release, user):
-    Deployment.objects.create(
-        release_app=release,
-        application_id=release.application_id,
-        environment="pre",
-        image_tag="v1",
-    )
+    DeploymentFactory(release_app=release)
     assert switch_version(release_id=release.pk, user=user).changed
 
 
@@ -335,14 +320,7 @@ def test_no_job_deletion_when_the_switch_rolls_back_at_commit(executor):
     release = create_batch(
         name="Nov", apps=[AppChoice("api", "v1")], user=user
     ).batch.releases.get()
-    old = Deployment.objects.create(
-        release_app=release,
-        application_id=release.application_id,
-        environment="pre",
-        image_tag="v1",
-        status="succeeded",
-        job_name="rt-1",
-    )
+    old = DeploymentFactory(release_app=release, status="succeeded", job_name="rt-1")
     # A deferred constraint that fails at COMMIT: the switch's work is done, its Job deletion
     # registered, and then the database refuses the transaction.
     with connection.cursor() as cursor:
