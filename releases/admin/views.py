@@ -72,14 +72,15 @@ def create_batch(model_admin, request):
             history_batch_created(user=request.user, result=result)
             batch = result.batch
             if result.changed:
+                count = batch.releases.count()
                 messages.success(
                     request,
                     ngettext(
                         "Batch %(name)s created with %(count)d application.",
                         "Batch %(name)s created with %(count)d applications.",
-                        batch.releases.count(),
+                        count,
                     )
-                    % {"name": batch.name, "count": batch.releases.count()},
+                    % {"name": batch.name, "count": count},
                 )
             else:
                 messages.info(
