@@ -56,15 +56,21 @@ def deployment_jobs_cleanup_on_commit(*, deployments: list[Deployment]) -> None:
     """
     ids = [d.pk for d in deployments if d.cleanup_pending]
     if ids:
-        # What the request leaves undone (or a Job whose create is still in flight) is the
-        # reconcilers' to finish, at once.
-        reconcilers_wake()
         # One budget for the whole request, however many workflows it runs (a bulk switch).
         budget = request_budget("job_cleanup", settings.DEPLOY_CLEANUP_BUDGET_SECONDS)
         # Robust: the transaction has committed, so nothing here may turn it into an error.
         transaction.on_commit(
-            lambda: deployment_jobs_cleanup(deployment_ids=ids, budget=budget), robust=True
+            lambda: _jobs_cleanup_then_wake(deployment_ids=ids, budget=budget), robust=True
         )
+
+
+def _jobs_cleanup_then_wake(*, deployment_ids: list[int], budget: TimeBudget) -> None:
+    """The request deletes what its budget allows; only what it left undone (spent budget, a
+    failed delete, a Job whose create is still in flight) wakes the reconcilers. Waking them
+    before would have them race the request to delete the same Jobs."""
+    done = deployment_jobs_cleanup(deployment_ids=deployment_ids, budget=budget)
+    if len(done) < len(deployment_ids):
+        reconcilers_wake()
 
 
 def deployment_jobs_cleanup(

@@ -26,7 +26,8 @@ MAX_RECONNECT_SECONDS = 30.0
 
 def reconcilers_wake() -> None:
     """Wake every listening reconciler once the current transaction commits (PostgreSQL
-    delivers a NOTIFY at commit, once however often it was sent). Nothing on other databases."""
+    delivers a NOTIFY at commit, once however often it was sent), or at once outside a
+    transaction. Nothing on other databases."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])

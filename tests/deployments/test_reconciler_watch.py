@@ -195,3 +195,27 @@ def test_a_job_that_appears_for_a_cancelled_deployment_is_deleted(cluster, recon
 
     wait_for(lambda: cluster.jobs == {})
     wait_for(lambda: not Deployment.objects.filter(cleanup_pending=True).exists())
+
+
+@pytest.mark.parametrize(("deletes_fail", "woken"), [(False, False), (True, True)])
+def test_a_cancel_wakes_the_reconcilers_only_for_jobs_it_could_not_delete(
+    executor, user, deletes_fail, woken
+):
+    """The request deletes its Jobs itself; waking the reconcilers before would only have them
+    race it to delete the same Jobs. What it leaves undone is theirs at once."""
+    import psycopg
+
+    from deployments.wakeup import CHANNEL
+
+    batch = batch_of(user, apps=["a", "b"])
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    Deployment.objects.update(status="running", job_name="job")  # both have a Job to delete
+    type(executor).fail_cancel = deletes_fail  # read by every instance get_executor() makes
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+
+        cancel_batch(batch_id=batch.pk, user=user)
+
+        notified = list(listener.notifies(timeout=0.5, stop_after=1))
+    assert bool(notified) is woken
+    assert Deployment.objects.filter(cleanup_pending=True).count() == (2 if deletes_fail else 0)
