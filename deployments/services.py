@@ -133,34 +133,20 @@ def deployment_jobs_cleanup(
     return done
 
 
-def deployment_mark_running(
-    *, deployment_id: int, job_name: str, job_namespace: str, claimed_by: str = ""
-) -> str:
-    """Record that the deployment's Job exists; returns the deployment's status after it.
+def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace: str) -> str:
+    """Record that one deployment's Job exists; returns the deployment's status after it.
 
     `cancelled` means it was cancelled while its Job was being created: the Job is to be
-    deleted. `running` may also mean another reconciler recorded it first. A reconciler passes
-    its name as `claimed_by`: its claim on a row that runs ends in the same write.
+    deleted. `running` may also mean a reconciler recorded it first. The reconciler records
+    its launches in bulk (`deployments_mark_running`); this is the one-row form.
     """
     with transaction.atomic(durable=True):
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
-        fields = []
         if deployment.status == DeploymentStatus.PENDING:
             deployment.job_name = job_name
             deployment.job_namespace = job_namespace
             deployment.start(at=timezone.now())
-            fields += ["job_name", "job_namespace", "status", "started_at"]
-        # A cancelled one keeps the claim: the reconciler deletes the Job it just created.
-        if (
-            claimed_by
-            and deployment.claimed_by == claimed_by
-            and deployment.status != DeploymentStatus.CANCELLED
-        ):
-            deployment.claimed_by, deployment.claimed_until = "", None
-            deployment.attempts, deployment.next_attempt_at = 0, None
-            fields += ["claimed_by", "claimed_until", "attempts", "next_attempt_at"]
-        if fields:
-            deployment.save(update_fields=fields)
+            deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
     return deployment.status
 
 
