@@ -1,9 +1,9 @@
 """Who did what, when: switches, stage starts, cancels and new batches in Django's admin log.
 
 Each batch's and release's History page in the admin reads these `LogEntry` rows (no table of
-our own). The entry points call these after the service returned — the API's views and the
-admin's views alike — and only for a change that happened (`changed`), so a retried request
-adds nothing. Messages are English, like the structured logs: the log is a record, read by
+our own). The services call these inside their own transaction, so the API, the admin and
+the CLI record alike, an entry commits with its change or not at all, and only a change that
+happened (`changed`) is recorded: a retried request adds nothing. Messages are English, like the structured logs: the log is a record, read by
 whoever audits it.
 """
 

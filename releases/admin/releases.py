@@ -16,7 +16,6 @@ from utilities.live import live_display, region_id
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
-from ..history import history_switch
 from ..models import ReleaseApp
 from . import views
 from .display import (
@@ -197,7 +196,6 @@ class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.
             except REFUSALS as error:
                 blocked[refusal(error).message].append(name)
                 continue
-            history_switch(user=request.user, result=result)
             if result.changed:
                 switched.append(f"{name}: {result.previous_image_tag} → {result.release.image_tag}")
             else:

@@ -21,7 +21,6 @@ from utilities.errors import REFUSALS, DomainError, refusal
 from .. import rules, selectors, services
 from ..choices import BatchStatus
 from ..forms import BatchCreateForm, SwitchVersionForm
-from ..history import history_batch_created, history_stage, history_switch
 from ..models import Application, Batch
 
 # What each permission the admin checks lets a person do, in their words.
@@ -69,7 +68,6 @@ def create_batch(model_admin, request):
             details = [str(v) for values in refused.fields.values() for v in values]
             form.add_error(None, " ".join([refused.message, *details]))
         else:
-            history_batch_created(user=request.user, result=result)
             batch = result.batch
             if result.changed:
                 count = batch.releases.count()
@@ -149,7 +147,6 @@ def rollout(model_admin, request, object_id: int, transition: str):
     except REFUSALS as error:
         messages.error(request, refusal(error).message)
     else:
-        history_stage(user=request.user, transition=transition, result=result)
         _report_rollout(request, transition, result)
     return HttpResponseRedirect(change_url)
 
@@ -223,7 +220,6 @@ def switch(model_admin, request, object_id: int):
         except REFUSALS as error:
             messages.error(request, refusal(error).message)
             return HttpResponseRedirect(request.get_full_path())
-        history_switch(user=request.user, result=result)
         _report_switch(request, result, batch_status_before=release.batch.status)
         return HttpResponseRedirect(next_url or change_url)
 

@@ -11,7 +11,6 @@ from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
-from releases.history import history_batch_created, history_stage, history_switch
 from releases.models import Application, Batch, ReleaseApp
 from releases.overview import (
     application_overview_get,
@@ -119,7 +118,6 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             apps=[AppChoice(a["name"], a.get("image_tag")) for a in data["apps"]],
             user=request.user,
         )
-        history_batch_created(user=request.user, result=result)
         return self._result(
             result, status.HTTP_201_CREATED if result.changed else status.HTTP_200_OK
         )
@@ -133,9 +131,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"], url_path="start-pre-deploy")
     def start_pre_deploy(self, request, pk):
         body_checked(request)
-        result = services.start_pre_deploy(batch_id=int(pk), user=request.user)
-        history_stage(user=request.user, transition="start_pre_deploy", result=result)
-        return self._result(result)
+        return self._result(services.start_pre_deploy(batch_id=int(pk), user=request.user))
 
     @_stage_schema(
         "Start the prod stage",
@@ -145,9 +141,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"], url_path="start-prod-deploy")
     def start_prod_deploy(self, request, pk):
         body_checked(request)
-        result = services.start_prod_deploy(batch_id=int(pk), user=request.user)
-        history_stage(user=request.user, transition="start_prod_deploy", result=result)
-        return self._result(result)
+        return self._result(services.start_prod_deploy(batch_id=int(pk), user=request.user))
 
     @_stage_schema(
         "Cancel the batch",
@@ -158,9 +152,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk):
         body_checked(request)
-        result = services.cancel_batch(batch_id=int(pk), user=request.user)
-        history_stage(user=request.user, transition="cancel", result=result)
-        return self._result(result)
+        return self._result(services.cancel_batch(batch_id=int(pk), user=request.user))
 
     def _result(self, result, status_code=status.HTTP_200_OK) -> Response:
         # Re-read: the service's rows are locked copies without counts, releases or users.
@@ -236,7 +228,6 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
             image_tag=data.get("image_tag"),
             expected_image_tag=data.get("expected_image_tag"),
         )
-        history_switch(user=request.user, result=result)
         # Re-read: has_new_tag is computed by the database.
         result = dataclasses.replace(result, release=self.queryset.get(pk=result.release.pk))
         return Response(SwitchResultSerializer(result, context=self.get_serializer_context()).data)

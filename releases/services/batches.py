@@ -15,6 +15,7 @@ from utilities.transactions import retry_on_conflict
 
 from .. import locks
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
+from ..history import history_batch_created, history_stage
 from ..models import Application, Batch, ReleaseApp
 from .outcomes import batch_settle
 
@@ -85,6 +86,7 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
                     for app in apps
                 ]
             )
+            history_batch_created(user=user, result=BatchResult(changed=True, batch=batch))
     except IntegrityError:
         # The open-batch name is taken: by this very request's earlier try, or by another.
         existing = Batch.objects.filter(name=name, status__in=OPEN_BATCH_STATUSES).first()
@@ -229,6 +231,8 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
         # With nothing left to deploy the stage is already done.
         if not batch_settle(batch=batch):
             reconcilers_wake()
+        result = BatchResult(changed=True, batch=batch, deployments=deployments)
+        history_stage(user=user, transition=f"start_{environment}_deploy", result=result)
     logger.info(
         "batch_stage_changed",
         extra={
@@ -238,7 +242,7 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
             "deployments": [d.pk for d in deployments],
         },
     )
-    return BatchResult(changed=True, batch=batch, deployments=deployments)
+    return result
 
 
 @retry_on_conflict
@@ -262,8 +266,10 @@ def cancel_batch(*, batch_id: int, user) -> BatchResult:
             deployment.cancel(at=batch.updated_at)
             deployment.save(update_fields=["status", "finished_at", "cleanup_pending"])
         deployment_jobs_cleanup_on_commit(deployments=unfinished)
+        result = BatchResult(changed=True, batch=batch, deployments=unfinished)
+        history_stage(user=user, transition="cancel", result=result)
     logger.info(
         "batch_stage_changed",
         extra={"batch_id": batch.pk, "to": batch.status, "user": getattr(user, "username", None)},
     )
-    return BatchResult(changed=True, batch=batch, deployments=unfinished)
+    return result

@@ -14,6 +14,7 @@ from utilities.transactions import retry_on_conflict
 
 from .. import locks, rules
 from ..choices import BatchStatus
+from ..history import history_switch
 from ..metrics import switch_rejections, version_switches
 from ..models import Batch, ReleaseApp
 
@@ -160,7 +161,7 @@ def _switch_effects(
         user=user,
         replacing=current,
     )
-    return SwitchResult(
+    result = SwitchResult(
         changed=True,
         release=release,
         previous_image_tag=previous_tag,
@@ -168,6 +169,8 @@ def _switch_effects(
         deployment=deployment,
         superseded_deployment_ids=[d.pk for d in current],
     )
+    history_switch(user=user, result=result)
+    return result
 
 
 def _successful_build_of(*, application_id: int, image_tag: str) -> Build | None:
