@@ -37,13 +37,15 @@ def test_history_records_switches_rollouts_and_cancels(new_page, screenshot, bat
 
     page.get_by_role("link", name="History").click()
     rows = page.locator("#change-history tbody tr")
-    expect(rows).to_have_count(3)
-    expect(rows.nth(0)).to_contain_text("alice")
-    expect(rows.nth(0)).to_contain_text("Switched checkout from v2.3.0 to v2.4.0.")
-    expect(rows.nth(1)).to_contain_text("bob")
-    expect(rows.nth(1)).to_contain_text("Started the pre rollout. 3 deployment(s) queued.")
-    expect(rows.nth(2)).to_contain_text("alice")
-    expect(rows.nth(2)).to_contain_text("Cancelled the batch. 3 unfinished deployment(s)")
+    # The batch's creation comes first: the service records it, whoever called it.
+    expect(rows).to_have_count(4)
+    expect(rows.nth(0)).to_contain_text("Created the batch with")
+    expect(rows.nth(1)).to_contain_text("alice")
+    expect(rows.nth(1)).to_contain_text("Switched checkout from v2.3.0 to v2.4.0.")
+    expect(rows.nth(2)).to_contain_text("bob")
+    expect(rows.nth(2)).to_contain_text("Started the pre rollout. 3 deployment(s) queued.")
+    expect(rows.nth(3)).to_contain_text("alice")
+    expect(rows.nth(3)).to_contain_text("Cancelled the batch. 3 unfinished deployment(s)")
     screenshot(page, "batch-history")
 
     checkout = batch.releases.get(application__name="checkout")
