@@ -43,12 +43,13 @@ lint: $(STAMP)
 
 # Benchmarks against their own databases (rt_bench, rt_bench_empty; never the test database),
 # written to docs/performance.md. BENCH_SCALE=1.0 seeds the full 1M deployments (about a
-# minute); the default 0.1 is quick; BENCH_ARGS=--reseed seeds again. Needs wrk (apt-get install wrk).
+# minute); the default 0.1 is quick; BENCH_ARGS=--reseed seeds again. wrk comes from Debian's
+# packages when root and missing (scripts/ensure-wrk).
 BENCH_SCALE ?= 0.1
 BENCH_DURATION ?= 5
 BENCH_ROUNDS ?= 3
 bench: $(STAMP)
-	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+	@scripts/ensure-wrk
 	scripts/ensure-postgres --url BENCH_DATABASE_URL=rt_bench --url BENCH_EMPTY_DATABASE_URL=rt_bench_empty \
 	  $(BIN)/python -m bench.run --scale $(BENCH_SCALE) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
 
