@@ -6,6 +6,7 @@ from django.db.models.functions import RowNumber
 from builds.choices import BuildStatus
 from builds.models import BuildImage
 from deployments.models import Deployment
+from utilities.compiled import CompiledQuery
 from utilities.errors import DomainError
 
 from . import rules
@@ -35,34 +36,47 @@ def with_deployment_in_progress(queryset):
     )
 
 
-def release_get(*, release_id: int) -> ReleaseApp:
-    release = (
+# The status is the API's hot read: its two queries are compiled once (utilities.compiled).
+_RELEASE = CompiledQuery(
+    lambda release_id: (
         with_deployment_in_progress(
             ReleaseApp.objects.select_related(
                 "batch", "application", "build", "latest_build", "tag_updated_by"
             )
         )
         .filter(pk=release_id)
-        .order_by()  # one row: the default ordering would only add a join and a sort
-        .first()
+        .order_by()
+    )  # one row: the default ordering would only add a join and a sort
+)
+
+
+def _shown_deployments(release_id: int):
+    deployments = Deployment.objects.filter(release_app_id=release_id)
+    newest = deployments.order_by("-created_at", "-pk").values("pk")[:HISTORY_LIMIT]
+    # The newest deployments and the current ones in one query: in this order the newest come
+    # first, and a current deployment older than all of them after them.
+    return (
+        deployments.filter(Q(pk__in=newest) | Q(superseded_at__isnull=True))
+        .select_related("created_by")
+        .order_by("-created_at", "-pk")
     )
-    if release is None:
+
+
+_SHOWN_DEPLOYMENTS = CompiledQuery(_shown_deployments)
+
+
+def release_get(*, release_id: int) -> ReleaseApp:
+    # An id no row can have (beyond bigint) is simply not found, as the ORM would answer.
+    found = _RELEASE(release_id) if 0 < release_id < 2**63 else []
+    if not found:
         raise DomainError("not_found", f"Release {release_id} does not exist.")
-    return release
+    return found[0]
 
 
 def release_status(*, release_id: int, user) -> ReleaseStatusView:
     """Everything a person needs to decide on a switch; two queries, whatever the history."""
     release = release_get(release_id=release_id)
-    deployments = Deployment.objects.filter(release_app_id=release.pk)
-    newest = deployments.order_by("-created_at", "-pk").values("pk")[:HISTORY_LIMIT]
-    # The newest deployments and the current ones in one query: in this order the newest come
-    # first, and a current deployment older than all of them after them.
-    shown = list(
-        deployments.filter(Q(pk__in=newest) | Q(superseded_at__isnull=True))
-        .select_related("created_by")
-        .order_by("-created_at", "-pk")
-    )
+    shown = _SHOWN_DEPLOYMENTS(release.pk)
     return ReleaseStatusView(
         release=release,
         switch_blockers=rules.switch_blockers(
