@@ -45,11 +45,12 @@ from django.db import connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from applications.choices import Environment
 from releases.choices import BatchStatus
 from releases.services import apply_deployment_outcome
 
 from . import wakeup
-from .choices import DeploymentStatus, Environment
+from .choices import DeploymentStatus
 from .executors import Executor, JobState, JobStatus, PermanentJobError, RunningJob, get_executor
 from .metrics import job_operations, outcome_delay, work_waiting
 from .models import Deployment

@@ -6,12 +6,13 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from applications.models import Application
 from config.parsers import body_checked
 from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
-from releases.models import Application, Batch, ReleaseApp
+from releases.models import Batch, ReleaseApp
 from releases.overview import (
     application_overview_get,
     application_overviews,
@@ -254,7 +255,7 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
 @read_views_schema(
     noun="application",
     plural="applications",
-    permission="releases.view_application",
+    permission="applications.view_application",
     serializer=ApplicationOverviewSerializer,
     example=examples.APPLICATION,
 )

@@ -4,9 +4,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from applications.choices import Environment
 from builds.choices import BuildStatus
 from builds.models import Build
-from deployments.choices import Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create
 from utilities.errors import DomainError
