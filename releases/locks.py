@@ -1,14 +1,22 @@
 """Every row lock the workflows take, in the one order they take them.
 
-Order: batch -> its releases (by pk) -> their deployments (by pk). A workflow that needs rows of
-several levels takes them top-down through these helpers, so two workflows never wait on each
-other in a cycle. New-tag detection locks releases only (by pk) and never waits for a batch.
+Order: applications (by pk, `applications.locks`) -> the build (`builds.locks`) -> batch -> its
+releases (by pk) -> their deployments (by pk). A workflow that needs rows of several levels
+takes them top-down through these helpers, so two workflows never wait on each other in a
+cycle. New-tag detection locks applications, then releases (by pk), and never waits for a
+batch. The reconciler claims deployment rows alone, skipping locked ones (SKIP LOCKED), so it
+never waits for a workflow.
 """
+
+from django.db import connection
+from django.db.models import QuerySet
 
 from deployments.models import Deployment
 from utilities.errors import DomainError
 
 from .models import Batch, ReleaseApp
+
+quote_name = connection.ops.quote_name
 
 
 def batch_lock(*, batch_id: int) -> Batch:
@@ -57,3 +65,22 @@ def current_deployments_lock(*, release_ids: list[int]) -> list[Deployment]:
 def deployment_lock(*, deployment_id: int) -> Deployment:
     """Caller holds the locks of the deployment's batch and release."""
     return Deployment.objects.select_for_update().get(pk=deployment_id)
+
+
+def open_releases_of_applications_lock_sql() -> str:
+    """A `SELECT id` that locks the releases of the applications `%(apps)s` in batches of a
+    status in `%(open)s`, in pk order: new-tag detection runs it as the first step of its one
+    statement (the caller holds the applications' locks)."""
+    release, batch = quote_name(ReleaseApp._meta.db_table), quote_name(Batch._meta.db_table)
+    return (
+        f"SELECT r.id FROM {release} r JOIN {batch} b ON b.id = r.batch_id "
+        "WHERE r.application_id = ANY(%(apps)s) AND b.status = ANY(%(open)s) "
+        "ORDER BY r.id FOR UPDATE OF r"
+    )
+
+
+def releases_lock(*, releases: QuerySet[ReleaseApp], limit: int) -> list[int]:
+    """Ids of at most `limit` of these releases, locked in pk order (the backfill's chunks)."""
+    return list(
+        releases.order_by("pk").select_for_update(of=("self",)).values_list("pk", flat=True)[:limit]
+    )

@@ -6,6 +6,7 @@ from functools import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from applications.models import Application
 from builds.metrics import builds_notified
 from builds.models import Build, BuildImage
 from builds.notifications import BuildNotification
@@ -14,8 +15,9 @@ from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
 from ..choices import OPEN_BATCH_STATUSES
+from ..locks import open_releases_of_applications_lock_sql
 from ..metrics import new_tags_detected
-from ..models import Application, Batch, ReleaseApp
+from ..models import ReleaseApp
 
 logger = logging.getLogger(__name__)
 
@@ -140,16 +142,10 @@ def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[New
 @cache
 def _detect_sql() -> str:
     quote = connection.ops.quote_name
-    release, batch = quote(ReleaseApp._meta.db_table), quote(Batch._meta.db_table)
+    release, application = quote(ReleaseApp._meta.db_table), quote(Application._meta.db_table)
     image, build = quote(BuildImage._meta.db_table), quote(Build._meta.db_table)
-    application = quote(Application._meta.db_table)
-    # The candidates are locked in pk order, the order every workflow takes release rows in.
     return f"""
-        WITH candidate AS (
-            SELECT r.id FROM {release} r JOIN {batch} b ON b.id = r.batch_id
-            WHERE r.application_id = ANY(%(apps)s) AND b.status = ANY(%(open)s)
-            ORDER BY r.id FOR UPDATE OF r
-        ), updated AS (
+        WITH candidate AS ({open_releases_of_applications_lock_sql()}), updated AS (
             UPDATE {release} r
             SET latest_image_tag = i.image_tag, latest_build_id = %(build)s,
                 latest_seen_at = %(now)s

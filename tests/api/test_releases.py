@@ -366,6 +366,7 @@ def test_status_written_out_equals_what_drfs_field_machinery_writes(release, lea
     from rest_framework import serializers
     from rest_framework.test import APIRequestFactory
 
+    from applications.deploy_config import DEPLOY_CONFIG_PERMISSION
     from deployments.api.serializers import DeploymentSerializer
     from releases.api.serializers import ReleaseStatusSerializer
     from releases.selectors import release_status
@@ -377,7 +378,7 @@ def test_status_written_out_equals_what_drfs_field_machinery_writes(release, lea
     )
     Deployment.objects.filter(pk=Deployment.objects.earliest("pk").pk).update(created_by=None)
     request = APIRequestFactory().get("/")
-    request.user = UserFactory(permissions=["releases.change_deploy_config"])
+    request.user = UserFactory(permissions=[DEPLOY_CONFIG_PERMISSION])
     context = {"request": request}
     view = release_status(release_id=release.pk, user=lead)
     assert len(view.history) == 2 and view.current_deployments
