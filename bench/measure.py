@@ -140,7 +140,7 @@ def prepare() -> dict:
     user, _ = User.objects.get_or_create(username="bench")
     user.user_permissions.set(
         Permission.objects.filter(
-            content_type__app_label__in=["releases", "builds", "deployments"],
+            content_type__app_label__in=["releases", "builds", "deployments", "applications"],
             codename__in=[p.split(".")[1] for p in PERMISSIONS],
         )
     )

@@ -1,6 +1,7 @@
 """Render docs/performance.md from the JSON a bench run wrote (bench/results/latest.json)."""
 # ruff: noqa: RUF001 -- the report is prose with multiplication and division signs
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -268,28 +269,18 @@ def render(r: dict) -> str:
         ]
         lines += [f"| {k} | {v:.2f} |" for k, v in r["breakdown"].items()]
         lines.append("")
-    if "experiments" in r:
-        lines += [
-            "## Proposed fixes, measured",
-            "",
-            "`bench/experiments.py` applies the fixes proposed below as bench-only patches and "
-            "times the status endpoint in-process against the unpatched one and the floor view, "
-            "in alternating rounds; each variant must answer exactly the same JSON.",
-            "",
-            "| variant | status ms | floor ms | floor ÷ status |",
-            "| --- | --- | --- | --- |",
-        ]
-        lines += [
-            f"| {k} | {v['status_ms']:.2f} | {v['floor_ms']:.2f} | {v['in_process_ratio']:.3f} |"
-            for k, v in r["experiments"].items()
-        ]
-        lines.append("")
     # `make bench-rollout` keeps its own section; `make bench` carries it over unchanged.
     rollout = Path(__file__).parent / "results" / "rollout.json"
     if rollout.exists():
         from bench.rollout import docs_block
 
         lines += [docs_block(json.loads(rollout.read_text())), ""]
+    # So do `python -m bench.api` and `python -m bench.informer_memory` (issue 19).
+    for name, module in (("api", "bench.api"), ("informer", "bench.informer_memory")):
+        saved = Path(__file__).parent / "results" / f"{name}.json"
+        if saved.exists():
+            block = importlib.import_module(module).docs_block(json.loads(saved.read_text()))
+            lines += [block, ""]
     notes = Path(__file__).with_name("NOTES.md")
     if notes.exists():
         lines += [notes.read_text().rstrip(), ""]

@@ -262,8 +262,9 @@ def test_a_continue_token_from_before_the_kept_history_is_410(fake, api):
     for name in ("a", "b", "c"):
         api.create_namespaced_job("pre", job(name))
     first = api.list_namespaced_job("pre", limit=2)
+    api.create_namespaced_job("pre", job("d"))
 
-    fake.expire_history()
+    fake.expire_history()  # compacted past the version the first page was read at
 
     with pytest.raises(ApiException) as gone:
         api.list_namespaced_job("pre", limit=2, _continue=first.metadata._continue)
