@@ -5,8 +5,8 @@ import pytest
 from playwright.sync_api import expect
 from rest_framework.authtoken.models import Token
 
-from tests.admin.pages import staff
 from tests.browser.helpers import log_in, release_row
+from tests.pages import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
