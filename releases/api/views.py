@@ -8,7 +8,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from applications.models import Application
-from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
@@ -23,6 +22,7 @@ from releases.rules import DEPLOY_PERMISSION, SWITCH_PERMISSION
 from releases.selectors import release_status
 from releases.services.batches import AppChoice
 from releases.services.switch import switch_rejected
+from utilities.api.schema import error_responses, read_views_schema
 
 from . import examples
 from .serializers import (
