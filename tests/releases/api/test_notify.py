@@ -12,9 +12,9 @@ from builds.api.webhook import signature_for
 from builds.models import Build, BuildImage
 from deployments.models import Deployment
 from releases.models import Batch, ReleaseApp
-from tests.factories import UserFactory
 from releases.services import create_batch
 from releases.services.batches import AppChoice
+from tests.factories import UserFactory
 from tests.helpers import notify, nov_batch
 
 pytestmark = pytest.mark.django_db
