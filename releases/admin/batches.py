@@ -153,6 +153,8 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
             "region": region_id(batch, "tools"),
             "rollout_actions": self.rollout_actions(request, batch),
             "history_url": reverse("admin:releases_batch_history", args=[batch.pk]),
+            "deployments_url": reverse("admin:deployments_deployment_changelist")
+            + f"?batch={batch.pk}",
             "closed_line": closed_line,
         }
         return mark_safe(render_to_string("admin/releases/batch/tools.html", context))
