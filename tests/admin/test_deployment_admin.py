@@ -52,3 +52,20 @@ def test_the_batch_page_links_its_deployments(client, viewer, batch):
     page = client.get(reverse("admin:releases_batch_change", args=[batch.pk]))
 
     assert f"{CHANGELIST}?batch={batch.pk}" in page.content.decode()
+
+
+def test_a_deployment_page_says_nothing_with_one_dash_and_its_title_in_chinese(
+    client, viewer, batch, engineer
+):
+    start_pre_deploy(batch_id=batch.pk, user=engineer)
+    deployment = batch.releases.get(application__name="web").deployments.get()
+    client.force_login(viewer)
+    url = reverse("admin:deployments_deployment_change", args=[deployment.pk])
+
+    english = client.get(url).content.decode()
+    chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    assert '<div class="readonly">-</div>' not in english  # not started, not finished: "—"
+    assert '<div class="readonly">—</div>' in english
+    title = f"#{deployment.pk} 预发布 w1"
+    assert title in text(chinese) and f"#{deployment.pk} pre " not in text(chinese)
