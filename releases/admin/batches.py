@@ -10,7 +10,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from deployments.choices import DeploymentStatus, Environment
+from applications.choices import Environment
+from deployments.choices import DeploymentStatus
 from utilities.admin import (
     LiveAdminMixin,
     ReadOnlyMixin,
