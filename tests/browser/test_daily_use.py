@@ -7,8 +7,9 @@ import datetime
 import pytest
 from playwright.sync_api import expect
 
+from applications.models import Application
 from deployments.models import Deployment
-from releases.models import Application, Batch
+from releases.models import Batch
 from releases.services import cancel_batch, start_pre_deploy, start_prod_deploy
 from tests.admin.pages import staff
 from tests.browser.helpers import log_in
@@ -45,16 +46,6 @@ WORDS = {
 LANGUAGES = list(WORDS)
 
 
-@pytest.fixture
-def small_page(new_page):
-    def make(language: str):
-        page = new_page(language)
-        page.set_viewport_size({"width": 1280, "height": 800})
-        return page
-
-    return make
-
-
 def fail_pre(batch, app: str = "checkout", error: str = ERROR) -> None:
     """The pre stage runs; `app`'s Job fails with `error`, the others succeed."""
     for deployment in start_pre_deploy(batch_id=batch.pk, user=None).deployments:
@@ -64,10 +55,10 @@ def fail_pre(batch, app: str = "checkout", error: str = ERROR) -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_failed_pre_is_a_banner_on_the_batch_page_and_a_mark_in_the_list(
-    small_page, screenshot, batch, language
+    new_page, screenshot, batch, language
 ):
     words = WORDS[language]
-    page = small_page(language)
+    page = new_page(language)
     log_in(page, "alice")
     page.goto(f"/admin/releases/batch/{batch.pk}/change/")
     expect(page.locator(".rt-failures")).to_have_count(0)
@@ -101,12 +92,10 @@ def test_a_failed_pre_is_a_banner_on_the_batch_page_and_a_mark_in_the_list(
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_the_prod_confirmation_warns_of_a_newer_tag_and_links_the_switch(
-    small_page, batch, language
-):
+def test_the_prod_confirmation_warns_of_a_newer_tag_and_links_the_switch(new_page, batch, language):
     words = WORDS[language]
     run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
-    page = small_page(language)
+    page = new_page(language)
     log_in(page, "alice")
 
     page.goto(f"/admin/releases/batch/{batch.pk}/rollout/start_prod_deploy/")
@@ -120,9 +109,9 @@ def test_the_prod_confirmation_warns_of_a_newer_tag_and_links_the_switch(
     expect(page.locator("input[name=image_tag]:checked")).to_have_value("v2.4.0")
 
 
-def test_the_rollout_message_goes_once_the_batch_has_moved_on(small_page, batch):
+def test_the_rollout_message_goes_once_the_batch_has_moved_on(new_page, batch):
     run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
-    page = small_page("en")
+    page = new_page("en")
     log_in(page, "alice")
     page.goto(f"/admin/releases/batch/{batch.pk}/rollout/start_prod_deploy/")
 
@@ -138,11 +127,11 @@ def test_the_rollout_message_goes_once_the_batch_has_moved_on(small_page, batch)
     expect(page.locator(".messagelist")).to_have_count(0)
 
 
-def test_updated_at_follows_the_batch_and_dates_read_alike_everywhere(small_page, batch):
+def test_updated_at_follows_the_batch_and_dates_read_alike_everywhere(new_page, batch):
     Batch.objects.filter(pk=batch.pk).update(
         updated_at=datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC)
     )
-    page = small_page("en")
+    page = new_page("en")
     log_in(page, "alice")
     page.goto(f"/admin/releases/batch/{batch.pk}/change/")
     updated = page.locator(".field-updated .readonly")
@@ -160,10 +149,10 @@ def test_updated_at_follows_the_batch_and_dates_read_alike_everywhere(small_page
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_create_form_spaces_its_label_selects_all_and_asks_for_an_application(
-    small_page, batch, language
+    new_page, batch, language
 ):
     staff("carol", "releases.add_batch")
-    page = small_page(language)
+    page = new_page(language)
     log_in(page, "carol")
     page.goto("/admin/releases/batch/add/")
 
@@ -185,11 +174,11 @@ def test_the_create_form_spaces_its_label_selects_all_and_asks_for_an_applicatio
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_closed_batchs_switch_form_says_it_is_closed(small_page, batch, language):
+def test_a_closed_batchs_switch_form_says_it_is_closed(new_page, batch, language):
     words = WORDS[language]
     cancel_batch(batch_id=batch.pk, user=None)
     checkout = batch.releases.get(application__name="checkout")
-    page = small_page(language)
+    page = new_page(language)
     log_in(page, "alice")
 
     page.goto(f"/admin/releases/releaseapp/{checkout.pk}/switch/")
@@ -202,14 +191,14 @@ def test_a_closed_batchs_switch_form_says_it_is_closed(small_page, batch, langua
     expect(page.locator("input[type=submit]")).to_be_disabled()
 
 
-def test_recent_deployments_fill_their_box(small_page, batch):
+def test_recent_deployments_fill_their_box(new_page, batch):
     run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
     run_stage(start_prod_deploy(batch_id=batch.pk, user=None))
-    page = small_page("en")
+    page = new_page("en")
     log_in(page, "alice")
     checkout = Application.objects.get(name="checkout")
 
-    page.goto(f"/admin/releases/application/{checkout.pk}/change/")
+    page.goto(f"/admin/applications/application/{checkout.pk}/change/")
 
     header = page.get_by_role("heading", name="Recent deployments").bounding_box()
     tables = page.locator("table.rt-deployments")
