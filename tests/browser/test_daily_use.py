@@ -11,9 +11,9 @@ from applications.models import Application
 from deployments.models import Deployment
 from releases.models import Batch
 from releases.services import cancel_batch, start_pre_deploy, start_prod_deploy
-from tests.admin.pages import staff
 from tests.browser.helpers import log_in
 from tests.helpers import run_deployment, run_stage
+from tests.pages import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
