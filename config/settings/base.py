@@ -100,6 +100,7 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("DJANGO_TIME_ZONE", default="UTC")
 USE_I18N = True
+FORMAT_MODULE_PATH = ["config.formats"]  # one date format in every language (config/formats/)
 USE_TZ = True
 
 STATIC_URL = "static/"
