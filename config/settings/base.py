@@ -155,6 +155,10 @@ SPECTACULAR_SETTINGS = {
 BUILDS_WEBHOOK_SECRET = env("BUILDS_WEBHOOK_SECRET", default="")
 BUILDS_WEBHOOK_MAX_BYTES = env.int("BUILDS_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BUILDS_WEBHOOK_MAX_BYTES
+# A body refused before it was read is still read off the connection, up to this much and this
+# long, so the client gets the answer instead of a reset (utilities.wsgi).
+REQUEST_DRAIN_MAX_BYTES = env.int("REQUEST_DRAIN_MAX_BYTES", default=8 * 1024 * 1024)
+REQUEST_DRAIN_SECONDS = env.float("REQUEST_DRAIN_SECONDS", default=5.0)
 # Whether a notification may name an application never seen before (it is then registered);
 # off, such a notification is refused with 400 and nothing is written.
 BUILDS_REGISTER_UNKNOWN_APPS = env.bool("BUILDS_REGISTER_UNKNOWN_APPS", default=True)
