@@ -101,6 +101,12 @@ def build_record(*, notification: BuildNotification) -> BuildRecord:
         build.status = n.status
         # Optional facts only ever fill in or correct; an absent one keeps what we knew.
         update_fields = ["status", "updated_at"]
+        if n.status == BuildStatus.SUCCESS:
+            # Final statuses never change, so this happens once; the app locks are held, so
+            # builds of one app are stamped in the order detection sees them.
+            build.succeeded_at = timezone.now()
+            update_fields.append("succeeded_at")
+            BuildImage.objects.filter(build=build).update(succeeded_at=build.succeeded_at)
         for key in ("commit", "branch", "link"):
             value = getattr(n, key)
             if value and value != getattr(build, key):
@@ -140,6 +146,7 @@ def _build_insert_if_new(*, notification: BuildNotification) -> Build | None:
         "link": n.link,
         "received_at": now,
         "updated_at": now,
+        "succeeded_at": now if n.status == BuildStatus.SUCCESS else None,
     }
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
@@ -163,7 +170,9 @@ def _images_insert(
     images = [
         BuildImage(
             build=build,
+            repo=build.repo,
             build_number=build.number,
+            succeeded_at=build.succeeded_at,
             application=applications[a.name],
             image_tag=a.image_tag,
         )

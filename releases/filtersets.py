@@ -1,6 +1,6 @@
 import django_filters
 
-from config.filters import IdFilter, StrictBooleanFilter
+from config.filters import AppNameFilter, IdFilter, StrictBooleanFilter
 from deployments.choices import Environment
 
 from .choices import BatchStatus, ReleaseStatus
@@ -18,7 +18,7 @@ class BatchFilterSet(django_filters.FilterSet):
 
 class ReleaseFilterSet(django_filters.FilterSet):
     batch = IdFilter(field_name="batch_id", help_text="Batch id.")
-    app = django_filters.CharFilter(field_name="application__name", help_text="Application name.")
+    app = AppNameFilter(field_name="application__name", help_text="Application name.")
     status = django_filters.MultipleChoiceFilter(choices=ReleaseStatus.choices)
     has_new_tag = StrictBooleanFilter(
         help_text="Only releases whose app has a newer tag than the chosen one (or only not)."
@@ -32,7 +32,7 @@ class ReleaseFilterSet(django_filters.FilterSet):
 class ApplicationFilterSet(django_filters.FilterSet):
     """Filters of the applications overview; its queryset comes from `applications_overview`."""
 
-    name = django_filters.CharFilter(help_text="Application name.")
+    name = AppNameFilter(help_text="Application name.")
     behind = django_filters.ChoiceFilter(
         choices=Environment.choices,
         method="filter_behind",

@@ -3,8 +3,8 @@ from dataclasses import dataclass
 from django.db.models import Exists, F, OuterRef, Window
 from django.db.models.functions import RowNumber
 
-from builds.choices import BuildStatus
 from builds.models import BuildImage
+from builds.selectors import build_images_successful
 from deployments.models import Deployment
 from utilities.errors import DomainError
 
@@ -74,9 +74,9 @@ def application_tag_choices(*, application_id: int, limit: int = 50) -> list[Bui
     still be named through the API.
     """
     return list(
-        BuildImage.objects.filter(application_id=application_id, build__status=BuildStatus.SUCCESS)
-        .select_related("build")
-        .order_by("-build__number", "-build_id")[:limit]
+        build_images_successful()
+        .filter(application_id=application_id)
+        .select_related("build")[:limit]
     )
 
 
@@ -84,12 +84,12 @@ def application_tag_menu(*, per_app: int = 20) -> dict[int, list[BuildImage]]:
     """Each application's newest successful tags, newest first (at most `per_app` each): what
     the batch creation form offers. One query, whatever the history size."""
     images = (
-        BuildImage.objects.filter(build__status=BuildStatus.SUCCESS)
+        build_images_successful()
         .annotate(
             rank=Window(
                 RowNumber(),
                 partition_by=[F("application_id")],
-                order_by=[F("build__number").desc(), F("build_id").desc()],
+                order_by=[F("succeeded_at").desc(), F("build_id").desc()],
             )
         )
         .filter(rank__lte=per_app)

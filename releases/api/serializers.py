@@ -242,7 +242,9 @@ class ApplicationOverviewSerializer(serializers.Serializer):
 
     name = serializers.CharField()
     latest = LatestBuildSerializer(
-        allow_null=True, help_text="The successful build with the highest number; null if none."
+        allow_null=True,
+        help_text="The latest successful build (within a repo the highest number, across repos "
+        "the most recently successful); null if none.",
     )
     environments = ApplicationEnvironmentsSerializer()
     open_releases = serializers.SerializerMethodField(

@@ -2,10 +2,10 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import OuterRef, Subquery
 
-from builds.choices import BuildStatus
 from builds.models import BuildImage
+from builds.selectors import build_images_latest_first, build_images_successful
 from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
@@ -105,22 +105,25 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
 
 def _choose_builds(*, apps, applications) -> dict[str, tuple[BuildImage, BuildImage]]:
     """For each app: (the image of the chosen tag, the image of its latest successful build)."""
-    successful = BuildImage.objects.filter(
-        application__in=applications.values(), build__status=BuildStatus.SUCCESS
-    )
-    latest_numbers = successful.values("application_id").annotate(top=Max("build__number"))
+    application_ids = [a.pk for a in applications.values()]
     latest = {
         image.application_id: image
-        for image in successful.select_related("build")
-        .filter(build__number__in=[row["top"] for row in latest_numbers])
-        .order_by("build__number", "pk")
+        for image in BuildImage.objects.filter(
+            pk__in=Application.objects.filter(pk__in=application_ids).values(
+                latest=Subquery(
+                    build_images_latest_first().filter(application=OuterRef("pk")).values("pk")[:1]
+                )
+            )
+        ).select_related("build")
     }
     requested = {a.image_tag for a in apps if a.image_tag}
+    # Most recently successful last, so it is the one kept for its tag.
     by_tag = {
         (image.application_id, image.image_tag): image
-        for image in successful.select_related("build")
-        .filter(image_tag__in=requested)
-        .order_by("build__number", "pk")
+        for image in build_images_successful()
+        .filter(application_id__in=application_ids, image_tag__in=requested)
+        .select_related("build")
+        .reverse()
     }
     chosen, errors = {}, {}
     for app in apps:

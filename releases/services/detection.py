@@ -3,12 +3,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from builds.metrics import builds_notified
 from builds.models import Build, BuildImage
 from builds.notifications import BuildNotification
+from builds.selectors import build_images_latest_first
 from builds.services import BuildRecord, build_record
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
@@ -106,32 +107,38 @@ def _ingest(*, notification: BuildNotification) -> tuple[BuildRecord, list[NewTa
 
 
 def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[NewTag]:
-    """Point every release of these apps of the build in an open batch at this build, unless it
-    already knows a higher-numbered one (late deliveries never move "latest" backwards).
+    """Point every release of these apps of the build in an open batch at this build, for the
+    apps whose latest build (`build_images_latest_first`) it now is: a late delivery of an older
+    build of the same repo never moves "latest" backwards.
 
     Caller holds a transaction and the locks of these applications (so no batch of them is
     being created meanwhile). Three statements, whatever the number of apps or releases.
     """
     images = {
         i.application_id: i
-        for i in BuildImage.objects.filter(
-            build=build, application_id__in=list(application_ids)
-        ).select_related("application")
+        for i in BuildImage.objects.filter(build=build, application_id__in=list(application_ids))
+        .annotate(
+            latest_build_id=Subquery(
+                build_images_latest_first()
+                .filter(application=OuterRef("application"))
+                .values("build_id")[:1]
+            )
+        )
+        .select_related("application")
     }
-    if not images:
+    latest_here = [app_id for app_id, i in images.items() if i.latest_build_id == build.pk]
+    if not latest_here:
         return []
     # Locked in pk order, the order every workflow takes release rows in.
     candidate_ids = list(
         ReleaseApp.objects.select_for_update(of=("self",))
-        .filter(application_id__in=list(images), batch__status__in=OPEN_BATCH_STATUSES)
+        .filter(application_id__in=latest_here, batch__status__in=OPEN_BATCH_STATUSES)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
     if not candidate_ids:
         return []
-    ReleaseApp.objects.filter(pk__in=candidate_ids).filter(
-        Q(latest_build__isnull=True) | Q(latest_build__number__lt=build.number)
-    ).update(
+    ReleaseApp.objects.filter(pk__in=candidate_ids).exclude(latest_build=build).update(
         latest_image_tag=Subquery(
             BuildImage.objects.filter(
                 build=build, application_id=OuterRef("application_id")

@@ -4,8 +4,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from builds.choices import BuildStatus
 from builds.models import Build
+from builds.selectors import build_images_successful
 from deployments.choices import Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create
@@ -174,13 +174,11 @@ def _switch_effects(
 
 
 def _successful_build_of(*, application_id: int, image_tag: str) -> Build | None:
-    """The newest successful build of this application that produced this tag."""
-    return (
-        Build.objects.filter(
-            status=BuildStatus.SUCCESS,
-            images__application_id=application_id,
-            images__image_tag=image_tag,
-        )
-        .order_by("-number", "-pk")
+    """The most recently successful build of this application that produced this tag."""
+    image = (
+        build_images_successful()
+        .filter(application_id=application_id, image_tag=image_tag)
+        .select_related("build")
         .first()
     )
+    return image.build if image else None
