@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from releases.models import Application
 from utilities.errors import DomainError
@@ -78,12 +79,19 @@ def build_record(*, notification: BuildNotification) -> BuildRecord:
     if conflicts := [a for a in n.apps if recorded.get(a.name, a.image_tag) != a.image_tag]:
         raise DomainError(
             "conflicting_image",
-            f"Build {n.number} of {n.repo or 'this repository'} already recorded "
-            + ", ".join(f"{a.name} at {recorded[a.name]}" for a in conflicts)
-            + ".",
+            _("Build %(number)s of %(repo)s already recorded %(images)s.")
+            % {
+                "number": n.number,
+                "repo": n.repo or _("this repository"),
+                "images": ", ".join(
+                    _("%(app)s at %(tag)s") % {"app": a.name, "tag": recorded[a.name]}
+                    for a in conflicts
+                ),
+            },
             fields={
                 "apps": [
-                    f"{a.name}: this build recorded {recorded[a.name]}, not {a.image_tag}."
+                    _("%(app)s: this build recorded %(recorded)s, not %(sent)s.")
+                    % {"app": a.name, "recorded": recorded[a.name], "sent": a.image_tag}
                     for a in conflicts
                 ]
             },

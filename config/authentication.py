@@ -1,5 +1,6 @@
 """How API callers prove who they are: a token (`Bearer` or DRF's `Token`), or a session."""
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -13,14 +14,22 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
+        if len(parts) == 1 and parts[0].lower() not in self.keywords:
+            # A bare token, the commonest mistake: say how to send it rather than "no
+            # credentials". Other schemes (a proxy's Basic) are left to the other methods.
+            raise AuthenticationFailed(_("Send the token as 'Authorization: Bearer <token>'."))
         if not parts or parts[0].lower() not in self.keywords:
             return None
         if len(parts) != 2:
-            raise AuthenticationFailed("Invalid Authorization header: expected 'Bearer <token>'.")
+            raise AuthenticationFailed(
+                _(
+                    "Invalid Authorization header: send the token as 'Authorization: Bearer <token>'."
+                )
+            )
         try:
             token = parts[1].decode()
         except UnicodeError:
-            raise AuthenticationFailed("Invalid token: it must be ASCII.") from None
+            raise AuthenticationFailed(_("Invalid token: it must be ASCII.")) from None
         return self.authenticate_credentials(token)
 
     def authenticate_header(self, request) -> str:

@@ -19,7 +19,7 @@ class IdField(forms.IntegerField):
 
     def to_python(self, value):
         if value == "":
-            raise ValidationError("Must be a whole number.", code="invalid")
+            raise ValidationError(_("Must be a whole number."), code="invalid")
         return super().to_python(value)
 
 
@@ -42,7 +42,7 @@ class StrictBooleanField(forms.Field):
         try:
             return self.VALUES[str(value).strip().lower()]
         except KeyError:
-            raise ValidationError("Must be true or false.", code="invalid") from None
+            raise ValidationError(_("Must be true or false."), code="invalid") from None
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
@@ -96,3 +96,19 @@ class PrintableTextField(forms.CharField):
 @extend_schema_field({"type": "string", "pattern": PRINTABLE_TEXT_PATTERN})
 class PrintableTextFilter(django_filters.CharFilter):
     field_class = PrintableTextField
+
+
+class StrictChoiceField(django_filters.fields.ChoiceField):
+    """One of the choices. Absent: no filter; present but empty (`?behind=`): an error, as the
+    schema's enum says."""
+
+    def to_python(self, value):
+        if value == "":
+            raise ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice", params={"value": ""}
+            )
+        return super().to_python(value)
+
+
+class StrictChoiceFilter(django_filters.ChoiceFilter):
+    field_class = StrictChoiceField

@@ -1,11 +1,12 @@
 import django_filters
 
-from config.filters import AppNameFilter, IdFilter, StrictBooleanFilter
+from config.filters import AppNameFilter, IdFilter, StrictBooleanFilter, StrictChoiceFilter
 from deployments.choices import Environment
 
 from .choices import BatchStatus, ReleaseStatus
 from .models import Application, Batch, ReleaseApp
 from .overview import applications_behind
+from .selectors import releases_new_tag_filter
 
 
 class BatchFilterSet(django_filters.FilterSet):
@@ -21,19 +22,24 @@ class ReleaseFilterSet(django_filters.FilterSet):
     app = AppNameFilter(field_name="application__name", help_text="Application name.")
     status = django_filters.MultipleChoiceFilter(choices=ReleaseStatus.choices)
     has_new_tag = StrictBooleanFilter(
-        help_text="Only releases whose app has a newer tag than the chosen one (or only not)."
+        method="filter_has_new_tag",
+        help_text="Only releases of open batches whose app has a newer tag than the chosen "
+        "one (false: all the others, closed batches included).",
     )
 
     class Meta:
         model = ReleaseApp
         fields = ["batch", "app", "status", "has_new_tag"]
 
+    def filter_has_new_tag(self, queryset, name, value):
+        return releases_new_tag_filter(queryset, has_new_tag=value)
+
 
 class ApplicationFilterSet(django_filters.FilterSet):
     """Filters of the applications overview; its queryset comes from `applications_overview`."""
 
     name = AppNameFilter(help_text="Application name.")
-    behind = django_filters.ChoiceFilter(
+    behind = StrictChoiceFilter(
         choices=Environment.choices,
         method="filter_behind",
         help_text="Only apps whose pre (or prod) runs a tag other than their latest build's.",

@@ -1,6 +1,6 @@
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from builds.models import BuildImage
@@ -9,6 +9,7 @@ from deployments.models import Deployment
 from utilities.errors import DomainError
 
 from . import rules
+from .choices import OPEN_BATCH_STATUSES
 from .models import ReleaseApp
 
 HISTORY_LIMIT = 50
@@ -65,6 +66,13 @@ def release_status(*, release_id: int, user) -> ReleaseStatusView:
         current_deployments=list(deployments.current().order_by("environment")),
         history=list(deployments.order_by("-created_at", "-pk")[:HISTORY_LIMIT]),
     )
+
+
+def releases_new_tag_filter(queryset: QuerySet[ReleaseApp], *, has_new_tag: bool):
+    """Releases that have a new tag to switch to, or the others. A closed batch can never
+    switch, so its releases count as having none: its `has_new_tag` is history."""
+    switchable = Q(has_new_tag=True, batch__status__in=OPEN_BATCH_STATUSES)
+    return queryset.filter(switchable if has_new_tag else ~switchable)
 
 
 def application_tag_choices(*, application_id: int, limit: int = 50) -> list[BuildImage]:

@@ -1,6 +1,7 @@
 import json
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.parsers import JSONParser
@@ -133,7 +134,9 @@ def _json(body: bytes):
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise DomainError("invalid", f"The body is not valid JSON: {exc}") from None
+        raise DomainError(
+            "invalid", _("The body is not valid JSON: %(error)s") % {"error": exc}
+        ) from None
 
 
 def _status_label(data) -> str:

@@ -1,6 +1,7 @@
 """Who may call what: tokens (Bearer and Token), sessions, and the permission of each endpoint."""
 
 import pytest
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from releases.services import create_batch, start_pre_deploy
@@ -148,3 +149,24 @@ def test_an_inactive_users_token_is_refused(world):
     user.save(update_fields=["is_active"])
 
     assert client.get("/api/v1/batches/").status_code == 401
+
+
+def test_a_token_sent_without_its_scheme_is_told_how_to_send_it(world):
+    key = Token.objects.create(user=UserFactory(permissions=["releases.view_batch"])).key
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=key)
+
+    response = client.get("/api/v1/batches/")
+
+    assert (response.status_code, response.json()["code"]) == (401, "authentication_failed")
+    assert response.json()["detail"] == "Send the token as 'Authorization: Bearer <token>'."
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_the_how_to_send_it_hint_is_in_chinese_too(world):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="0123456789abcdef")
+
+    response = client.get("/api/v1/batches/", HTTP_ACCEPT_LANGUAGE="zh-Hans")
+
+    assert response.json()["detail"] == "请以 'Authorization: Bearer <token>' 的形式发送令牌。"

@@ -137,6 +137,8 @@ def test_a_page_given_empty_or_twice_is_an_invalid_page(api, url, page):
         "/api/v1/releases/?app=%00",
         "/api/v1/builds/?app=a%20b",
         "/api/v1/builds/?repo=org/%01shop",
+        "/api/v1/applications/?behind=",
+        "/api/v1/deployments/?environment=",
     ],
 )
 def test_a_name_outside_its_schema_pattern_is_400(api, url):

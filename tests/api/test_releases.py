@@ -8,7 +8,7 @@ from deployments.models import Deployment
 from deployments.services import deployment_mark_running
 from releases.choices import BatchStatus, ReleaseStatus
 from releases.models import Batch, ReleaseApp
-from releases.services import create_batch, start_pre_deploy, switch_version
+from releases.services import cancel_batch, create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
 from tests.helpers import notify, run_stage
@@ -357,3 +357,18 @@ def test_release_detail(client_with, release):
     assert response.json()["app"] == "api"
     assert (response.json()["latest_image_tag"], response.json()["has_new_tag"]) == ("v2", True)
     assert response.json()["status"] == ReleaseStatus.PENDING
+
+
+def test_has_new_tag_lists_only_releases_that_can_still_switch(client_with, release, lead):
+    closed = create_batch(name="Old", apps=[AppChoice("api", "v1")], user=lead).batch
+    cancel_batch(batch_id=closed.pk, user=lead)
+    stale = closed.releases.get()
+    assert stale.has_new_tag  # v2 is newer, but a cancelled batch can never switch to it
+    client = client_with("releases.view_releaseapp")
+
+    def ids(query: str) -> set[int]:
+        return {r["id"] for r in client.get(f"/api/v1/releases/?{query}").json()["results"]}
+
+    assert ids("has_new_tag=true") == {release.pk}
+    assert stale.pk in ids("has_new_tag=false")
+    assert stale.pk in ids(f"batch={closed.pk}")  # still there, flag and all, in its batch
