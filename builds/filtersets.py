@@ -1,6 +1,6 @@
 import django_filters
 
-from config.filters import AppNameFilter, PrintableTextFilter
+from utilities.api.filters import AppNameFilter, PrintableTextFilter
 
 from .choices import BuildStatus
 from .models import Build

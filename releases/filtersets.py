@@ -1,10 +1,16 @@
 import django_filters
 
-from config.filters import AppNameFilter, IdFilter, StrictBooleanFilter, StrictChoiceFilter
-from deployments.choices import Environment
+from applications.choices import Environment
+from applications.models import Application
+from utilities.api.filters import (
+    AppNameFilter,
+    IdFilter,
+    StrictBooleanFilter,
+    StrictChoiceFilter,
+)
 
 from .choices import BatchStatus, ReleaseStatus
-from .models import Application, Batch, ReleaseApp
+from .models import Batch, ReleaseApp
 from .overview import applications_behind
 from .selectors import releases_new_tag_filter
 

@@ -3,10 +3,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from applications.models import Application
 from builds.choices import BuildStatus
 from builds.models import Build, BuildImage
 from deployments.models import Deployment
-from releases.models import Application, Batch, ReleaseApp
+from releases.models import Batch, ReleaseApp
 
 
 class UserFactory(factory.django.DjangoModelFactory):

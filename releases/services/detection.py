@@ -14,7 +14,7 @@ from builds.services import BuildRecord, build_record
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
-from ..choices import OPEN_BATCH_STATUSES
+from ..locks import open_releases_of_applications_lock
 from ..metrics import new_tags_detected
 from ..models import ReleaseApp
 
@@ -129,13 +129,7 @@ def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[New
     latest_here = [app_id for app_id, i in images.items() if i.latest_build_id == build.pk]
     if not latest_here:
         return []
-    # Locked in pk order, the order every workflow takes release rows in.
-    candidate_ids = list(
-        ReleaseApp.objects.select_for_update(of=("self",))
-        .filter(application_id__in=latest_here, batch__status__in=OPEN_BATCH_STATUSES)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    candidate_ids = open_releases_of_applications_lock(application_ids=latest_here)
     if not candidate_ids:
         return []
     ReleaseApp.objects.filter(pk__in=candidate_ids).exclude(latest_build=build).update(

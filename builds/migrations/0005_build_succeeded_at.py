@@ -20,8 +20,7 @@ def stamp_successful_builds(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("builds", "0003_buildimage_build_number"),
-        ("releases", "0003_application_change_deploy_config"),
+        ("builds", "0004_buildimage_application_moved"),
     ]
 
     operations = [
