@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.utils.translation import gettext as _
 
 from applications.choices import Environment
 from applications.models import Application
@@ -253,7 +254,7 @@ def _finished(deployment: DeploymentFact) -> tuple:
 def application_overview_get(*, name: str) -> ApplicationOverview:
     application = applications_overview().filter(name=name).first()
     if application is None:
-        raise DomainError("not_found", f"No application named {name}.")
+        raise DomainError("not_found", _("No application named %(names)s.") % {"names": name})
     return application_overviews(applications=[application])[0]
 
 

@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
+from django.utils.translation import gettext as _
 
 from builds.models import BuildImage
 from builds.selectors import build_images_successful
@@ -48,7 +49,7 @@ def release_get(*, release_id: int) -> ReleaseApp:
         .first()
     )
     if release is None:
-        raise DomainError("not_found", f"Release {release_id} does not exist.")
+        raise DomainError("not_found", _("Release %(id)s does not exist.") % {"id": release_id})
     return release
 
 

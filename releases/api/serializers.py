@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from deployments.api.serializers import DeploymentSerializer
@@ -100,7 +101,7 @@ class BatchCreateSerializer(serializers.Serializer):
         names = [app["name"] for app in apps]
         if len(set(names)) != len(names):
             raise DomainError(
-                "duplicate_app", fields={"apps": ["Each application may appear once."]}
+                "duplicate_app", fields={"apps": [_("Each application may appear once.")]}
             )
         return apps
 

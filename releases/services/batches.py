@@ -3,6 +3,8 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from applications.choices import Environment
 from applications.locks import applications_lock
@@ -48,14 +50,14 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
     name = (name or "").strip()
     errors = {}
     if not name or len(name) > 200:
-        errors["name"] = ["A name of 1 to 200 characters is required."]
+        errors["name"] = [_("A name of 1 to 200 characters is required.")]
     if not apps:
-        errors["apps"] = ["At least one application is required."]
+        errors["apps"] = [_("At least one application is required.")]
     names = [a.name for a in apps]
     if len(set(names)) != len(names):
-        errors["apps"] = ["Each application may appear once."]
+        errors["apps"] = [_("Each application may appear once.")]
     if errors:
-        raise DomainError("invalid", "The batch is not valid.", fields=errors)
+        raise DomainError("invalid", _("The batch is not valid."), fields=errors)
 
     try:
         with transaction.atomic(durable=True):
@@ -65,8 +67,10 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
             if unknown := [n for n in names if n not in applications]:
                 raise DomainError(
                     "unknown_app",
-                    f"No application named {', '.join(unknown)}.",
-                    fields={"apps": [f"Unknown application: {n}" for n in unknown]},
+                    _("No application named %(names)s.") % {"names": ", ".join(unknown)},
+                    fields={
+                        "apps": [_("Unknown application: %(name)s") % {"name": n} for n in unknown]
+                    },
                 )
             chosen = _choose_builds(apps=apps, applications=applications)
             batch = Batch.objects.create(name=name, created_by=user)
@@ -93,12 +97,21 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
             existing.releases.values_list("application__name", "image_tag")
         ):
             return BatchResult(changed=False, batch=existing)
-        raise DomainError("batch_name_taken", f"An open batch is already named {name!r}.") from None
+        raise DomainError(
+            "batch_name_taken", _("An open batch is already named %(name)r.") % {"name": name}
+        ) from None
     logger.info(
         "batch_created",
         extra={"batch_id": batch.pk, "apps": names, "user": getattr(user, "username", None)},
     )
     return BatchResult(changed=True, batch=batch)
+
+
+# Field messages of the tag each app of a new batch asked for.
+_CHOICE_ERRORS = {
+    "unknown_tag": gettext_lazy("unknown tag"),
+    "no_successful_build": gettext_lazy("no successful build"),
+}
 
 
 def _choose_builds(*, apps, applications) -> dict[str, tuple[BuildImage, BuildImage]]:
@@ -139,7 +152,7 @@ def _choose_builds(*, apps, applications) -> dict[str, tuple[BuildImage, BuildIm
         code = "unknown_tag" if "unknown_tag" in errors.values() else "no_successful_build"
         raise DomainError(
             code,
-            fields={"apps": [f"{name}: {err.replace('_', ' ')}" for name, err in errors.items()]},
+            fields={"apps": [f"{name}: {_CHOICE_ERRORS[err]}" for name, err in errors.items()]},
         )
     return chosen
 
@@ -187,7 +200,8 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
         if batch.status != waiting:
             raise DomainError(
                 "invalid_transition",
-                f"The batch is {batch.status}; {environment} can only start from {waiting}.",
+                _("The batch is %(status)s; %(environment)s can only start from %(waiting)s.")
+                % {"status": batch.status, "environment": environment, "waiting": waiting},
             )
         releases = locks.batch_releases_lock(batch_id=batch.pk)
         if not releases:
@@ -254,7 +268,7 @@ def cancel_batch(*, batch_id: int, user) -> BatchResult:
         if batch.status == BatchStatus.CANCELLED:
             return BatchResult(changed=False, batch=batch)
         if batch.status == BatchStatus.COMPLETED:
-            raise DomainError("invalid_transition", "A completed batch cannot be cancelled.")
+            raise DomainError("invalid_transition", _("A completed batch cannot be cancelled."))
         releases = locks.batch_releases_lock(batch_id=batch.pk)
         unfinished = [
             d

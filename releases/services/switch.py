@@ -3,6 +3,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from applications.choices import Environment
 from builds.models import Build
@@ -110,15 +111,17 @@ def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
         if expected_image_tag is not None and expected_image_tag != current_tag:
             raise DomainError(
                 "stale_version",
-                f"The release is at {current_tag}, not {expected_image_tag}; reload and retry.",
+                _("The release is at %(current)s, not %(expected)s; reload and retry.")
+                % {"current": current_tag, "expected": expected_image_tag},
             )
 
         build = _successful_build_of(application_id=release.application_id, image_tag=target)
         if build is None:
             raise DomainError(
                 "unknown_tag",
-                f"No successful build of {release.application.name} produced {target}.",
-                fields={"image_tag": ["Not a tag of a successful build of this application."]},
+                _("No successful build of %(app)s produced %(tag)s.")
+                % {"app": release.application.name, "tag": target},
+                fields={"image_tag": [_("Not a tag of a successful build of this application.")]},
             )
 
         if blocker := rules.batch_closed_blocker(batch.status) or rules.batch_waiting_blocker(

@@ -372,3 +372,24 @@ def test_has_new_tag_lists_only_releases_that_can_still_switch(client_with, rele
     assert ids("has_new_tag=true") == {release.pk}
     assert stale.pk in ids("has_new_tag=false")
     assert stale.pk in ids(f"batch={closed.pk}")  # still there, flag and all, in its batch
+
+
+def test_switch_refusals_are_in_chinese_too(client_with, release):
+    client = client_with(*SWITCHER)
+
+    stale = client.post(
+        switch_url(release),
+        {"expected_image_tag": "v0"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="zh-Hans",
+    )
+    unknown = client.post(
+        switch_url(release), {"image_tag": "v9"}, format="json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+
+    assert stale.json()["detail"] == "该发布当前为 v1，而不是 v0；请刷新后重试。"  # noqa: RUF001
+    assert unknown.json() == {
+        "code": "unknown_tag",
+        "detail": "api 没有产出 v9 的成功构建。",
+        "fields": {"image_tag": ["不是此应用成功构建的标签。"]},
+    }

@@ -36,7 +36,7 @@ class StrictCharField(serializers.CharField):
             data.encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate ("\ud800" in JSON) cannot be stored.
-            raise serializers.ValidationError("Must be valid Unicode text.") from None
+            raise serializers.ValidationError(_("Must be valid Unicode text.")) from None
         return super().to_internal_value(data)
 
 
