@@ -18,7 +18,7 @@ from prometheus_client import (
 # Registered on import, so every family is listed from the first scrape, before any event.
 from builds import metrics as _builds_metrics  # noqa: F401
 from deployments import metrics as _deployments_metrics  # noqa: F401
-from releases import metrics as _releases_metrics  # noqa: F401
+from releases import metrics as _releases_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,13 @@ def metrics(request):
     any process starts) they write to files there, and the scrape sums them, whichever worker
     answers. Without it (runserver, tests) the process's own registry is the whole truth.
     """
-    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
+    body = generate_latest(metrics_registry()) + generate_latest(_SCRAPE_TIME)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+# Figures read from the database when scraped, once whatever the number of processes.
+_SCRAPE_TIME = CollectorRegistry(auto_describe=True)
+_SCRAPE_TIME.register(_releases_metrics.ActiveHoldsCollector())
 
 
 def metrics_registry():

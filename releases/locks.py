@@ -3,7 +3,17 @@
 Order: batch -> its releases (by pk) -> their deployments (by pk). A workflow that needs rows of
 several levels takes them top-down through these helpers, so two workflows never wait on each
 other in a cycle. New-tag detection locks releases only (by pk) and never waits for a batch.
+
+Holds (SPEC §13) add one lock, below the batch and above releases: the *holds lock*, a
+transaction-level advisory lock. Placing a hold takes it exclusively (after the named batch's row,
+if it names one); a stage start takes it shared after its batch and before its releases; the
+reconciler's launch claim takes it shared before it selects what to launch (it locks no batch).
+So a stage start or a claim either sees a hold that committed, or the hold waits until they have
+committed and is then the one that stops their launches: nothing is launched that a hold active
+at the claim's commit covers. Lifting a hold takes nothing: it can only let more through.
 """
+
+from django.db import connection
 
 from deployments.models import Deployment
 from utilities.errors import DomainError
@@ -57,3 +67,16 @@ def current_deployments_lock(*, release_ids: list[int]) -> list[Deployment]:
 def deployment_lock(*, deployment_id: int) -> Deployment:
     """Caller holds the locks of the deployment's batch and release."""
     return Deployment.objects.select_for_update().get(pk=deployment_id)
+
+
+# Any fixed number unique to this purpose among the application's advisory locks.
+HOLDS_LOCK_KEY = 0x52545F484F4C44  # "RT_HOLD"
+
+
+def holds_lock(*, shared: bool) -> None:
+    """The holds lock, until the transaction ends (see the module docstring). Other databases
+    (SQLite, the demo) have no advisory locks and run one writer at a time anyway."""
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", [HOLDS_LOCK_KEY])

@@ -9,7 +9,7 @@ from deployments.models import Deployment
 from utilities.errors import DomainError
 
 from . import rules
-from .models import ReleaseApp
+from .models import Hold, ReleaseApp
 
 HISTORY_LIMIT = 50
 
@@ -55,12 +55,15 @@ def release_status(*, release_id: int, user) -> ReleaseStatusView:
     """Everything a person needs to decide on a switch; a constant number of queries."""
     release = release_get(release_id=release_id)
     deployments = Deployment.objects.filter(release_app_id=release.pk).select_related("created_by")
+    covering = holds_covering_releases(releases=[release])[release.pk]
+    release.covering_holds = covering
     return ReleaseStatusView(
         release=release,
         switch_blockers=rules.switch_blockers(
             user=user,
             batch_status=release.batch.status,
             deployment_in_progress=release.deployment_in_progress,
+            holds=holds_naming(covering, release=release),
         ),
         current_deployments=list(deployments.current().order_by("environment")),
         history=list(deployments.order_by("-created_at", "-pk")[:HISTORY_LIMIT]),
@@ -100,3 +103,74 @@ def application_tag_menu(*, per_app: int = 20) -> dict[int, list[BuildImage]]:
     for image in images:
         menu.setdefault(image.application_id, []).append(image)
     return menu
+
+
+def holds_list():
+    """Holds with what their JSON and their sentence name, active first then newest."""
+    return Hold.objects.select_related("application", "batch", "created_by", "lifted_by")
+
+
+def holds_naming(holds: list[Hold], *, release) -> list[Hold]:
+    """Of these holds, those naming the release's application or batch: check 6a's."""
+    return [
+        h
+        for h in holds
+        if h.application_id == release.application_id or h.batch_id == release.batch_id
+    ]
+
+
+def holds_covering_releases(*, releases, at=None) -> dict[int, list[Hold]]:
+    """The active holds covering each release (some deployment of it): one query however many
+    releases and holds."""
+    releases = list(releases)
+    if not releases:
+        return {}
+    holds = list(
+        holds_list()
+        .active(at=at)
+        .covering(
+            application={r.application_id for r in releases}, batch={r.batch_id for r in releases}
+        )
+        .order_by("starts_at", "pk")
+    )
+    return {r.pk: [h for h in holds if h.covers_release(r)] for r in releases}
+
+
+def holds_covering_batches(*, batches, at=None) -> dict[int, list[Hold]]:
+    """The active holds covering each batch (some deployment of one of its releases): one query,
+    and one more for the batches' applications when a hold names an application."""
+    batches = list(batches)
+    if not batches:
+        return {}
+    holds = list(
+        holds_list()
+        .active(at=at)
+        .covering(batch={b.pk for b in batches})
+        .order_by("starts_at", "pk")
+    )
+    held_apps = {h.application_id for h in holds if h.application_id is not None}
+    apps_of: dict[int, set[int]] = {}
+    if held_apps:
+        for batch_id, application_id in ReleaseApp.objects.filter(
+            batch_id__in=[b.pk for b in batches], application_id__in=held_apps
+        ).values_list("batch_id", "application_id"):
+            apps_of.setdefault(batch_id, set()).add(application_id)
+    return {
+        b.pk: [
+            h
+            for h in holds
+            if h.batch_id in (None, b.pk)
+            and (h.application_id is None or h.application_id in apps_of.get(b.pk, ()))
+        ]
+        for b in batches
+    }
+
+
+def holds_covering_stage(*, batch_id: int, environment: str, application_ids, at=None):
+    """The active holds covering any deployment a stage start would queue."""
+    return (
+        holds_list()
+        .active(at=at)
+        .covering(environment=environment, batch=batch_id, application=list(application_ids))
+        .order_by("starts_at", "pk")
+    )

@@ -35,6 +35,7 @@ ERRORS = {
         _("This build already recorded another tag for that application."),
     ),
     "batch_closed": (409, _("The batch is closed; it can no longer change.")),
+    "on_hold": (409, _("A hold stops this until it ends or is lifted.")),
     "busy": (503, _("The server is busy with concurrent changes; retry shortly.")),
 }
 

@@ -298,7 +298,9 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
                 for env in ENVIRONMENTS
             ],
         }
-        return mark_safe(render_to_string("admin/applications/application/deployments.html", context))
+        return mark_safe(
+            render_to_string("admin/applications/application/deployments.html", context)
+        )
 
     def _annotated(self, obj) -> Application:
         if hasattr(obj, "latest_image_id"):

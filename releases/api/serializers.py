@@ -1,10 +1,13 @@
+from django.db.models.manager import BaseManager
 from rest_framework import serializers
 
+from applications.choices import Environment
 from deployments.api.serializers import DeploymentSerializer
 from deployments.choices import DeploymentStatus
 from releases.choices import BatchStatus, ReleaseStatus
-from releases.models import Batch, ReleaseApp
-from utilities.api_fields import StrictCharField
+from releases.models import Batch, Hold, ReleaseApp
+from releases.selectors import holds_covering_batches, holds_covering_releases
+from utilities.api_fields import StrictCharField, StrictIntegerField
 from utilities.errors import DomainError
 from utilities.validators import (
     APP_NAME_PATTERN,
@@ -14,7 +17,93 @@ from utilities.validators import (
 )
 
 
-class ReleaseSerializer(serializers.ModelSerializer):
+class EnvironmentOrNullField(serializers.ChoiceField):
+    """An optional environment, stored blank when unset and shown as null."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Environment.choices, allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value else None
+
+
+class HoldSerializer(serializers.ModelSerializer):
+    environment = EnvironmentOrNullField(
+        read_only=True, help_text="The environment it stops; null: every environment."
+    )
+    application = serializers.SlugRelatedField(
+        slug_field="name",
+        read_only=True,
+        allow_null=True,
+        help_text="The application it stops; null: every application (or the batch's).",
+    )
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    lifted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    active = serializers.BooleanField(
+        source="is_active", read_only=True, help_text="Started, not ended, not lifted."
+    )
+
+    class Meta:
+        model = Hold
+        fields = [
+            "id",
+            "reason",
+            "environment",
+            "application",
+            "batch",
+            "created_by",
+            "created_at",
+            "starts_at",
+            "ends_at",
+            "lifted_by",
+            "lifted_at",
+            "lift_note",
+            "active",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {"batch": {"help_text": "The batch it stops (by id); null: any batch."}}
+
+
+class CoveringHoldsListSerializer(serializers.ListSerializer):
+    """A list of objects that show their covering holds: one look-up for the whole list."""
+
+    def to_representation(self, data):
+        items = list(data.all() if isinstance(data, BaseManager) else data)
+        self.child.attach_holds(items)
+        return super().to_representation(items)
+
+
+class CoveringHoldsMixin:
+    """`holds`: the active holds covering the object, read once per object or list."""
+
+    @staticmethod
+    def holds_of(instances) -> dict:
+        raise NotImplementedError
+
+    def attach_holds(self, instances) -> None:
+        missing = [i for i in instances if not hasattr(i, "covering_holds")]
+        if missing:
+            found = self.holds_of(missing)
+            for instance in missing:
+                instance.covering_holds = found[instance.pk]
+
+    def to_representation(self, instance):
+        self.attach_holds([instance])
+        return super().to_representation(instance)
+
+
+def _holds_field():
+    return HoldSerializer(
+        many=True,
+        read_only=True,
+        source="covering_holds",
+        help_text="The active holds that cover it (SPEC §13): what stops its rollout now.",
+    )
+
+
+class ReleaseSerializer(CoveringHoldsMixin, serializers.ModelSerializer):
     app = serializers.CharField(source="application.name", read_only=True)
     tag_updated_by = serializers.SlugRelatedField(
         slug_field="username",
@@ -22,9 +111,15 @@ class ReleaseSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="Who switched it last; null if nobody did, or that user was deleted.",
     )
+    holds = _holds_field()
+
+    @staticmethod
+    def holds_of(instances) -> dict:
+        return holds_covering_releases(releases=instances)
 
     class Meta:
         model = ReleaseApp
+        list_serializer_class = CoveringHoldsListSerializer
         fields = [
             "id",
             "batch",
@@ -39,11 +134,12 @@ class ReleaseSerializer(serializers.ModelSerializer):
             "tag_updated_at",
             "tag_updated_by",
             "created_at",
+            "holds",
         ]
         read_only_fields = fields
 
 
-class BatchSerializer(serializers.ModelSerializer):
+class BatchSerializer(CoveringHoldsMixin, serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
@@ -54,9 +150,15 @@ class BatchSerializer(serializers.ModelSerializer):
     new_tag_count = serializers.IntegerField(
         read_only=True, help_text="Releases whose app has a newer tag than the chosen one."
     )
+    holds = _holds_field()
+
+    @staticmethod
+    def holds_of(instances) -> dict:
+        return holds_covering_batches(batches=instances)
 
     class Meta:
         model = Batch
+        list_serializer_class = CoveringHoldsListSerializer
         fields = [
             "id",
             "name",
@@ -66,6 +168,7 @@ class BatchSerializer(serializers.ModelSerializer):
             "updated_at",
             "release_count",
             "new_tag_count",
+            "holds",
         ]
         read_only_fields = fields
 
@@ -177,9 +280,14 @@ class ReleaseStatusSerializer(serializers.Serializer):
         source="release.tag_updated_by.username", allow_null=True, default=None
     )
     can_switch = serializers.BooleanField(
-        help_text="Whether you could switch to the latest tag now (checks 1, 5, 6)."
+        help_text="Whether you could switch to the latest tag now (checks 1, 5, 6, 6a, 7)."
     )
     switch_blockers = SwitchBlockerSerializer(many=True)
+    holds = HoldSerializer(
+        many=True,
+        source="release.covering_holds",
+        help_text="The active holds that cover this release (SPEC §13).",
+    )
     current_deployments = DeploymentSerializer(many=True)
     history = DeploymentSerializer(many=True, help_text="Newest first, at most 50.")
 
@@ -251,3 +359,54 @@ class ApplicationOverviewSerializer(serializers.Serializer):
 
     def get_open_releases(self, overview) -> list[int]:
         return [release.id for release in overview.open_releases]
+
+
+class HoldCreateSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=500, help_text="Why the line stops; 1 to 500 characters.")
+    environment = serializers.ChoiceField(
+        choices=Environment.choices,
+        required=False,
+        allow_null=True,
+        help_text="Stop only this environment; absent or null: every environment.",
+    )
+    application = StrictCharField(
+        max_length=63,
+        required=False,
+        allow_null=True,
+        validators=[PatternValidator(APP_NAME_PATTERN, "Not a valid application name.")],
+        help_text="Stop only this application (by name; else 400 `unknown_app`). Not with `batch`.",
+    )
+    batch = StrictIntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="Stop only this open batch (by id; a closed one: 409 `batch_closed`). Not "
+        "with `application`.",
+    )
+    starts_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When it starts; absent: now. A future start plans a freeze window.",
+    )
+    ends_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When it ends by itself (after `starts_at`, in the future); absent: when lifted.",
+    )
+
+
+class HoldLiftSerializer(serializers.Serializer):
+    note = StrictCharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="Why it was lifted; kept with the hold.",
+    )
+
+
+class HoldResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(
+        help_text="False when the effect already held (the same hold placed again, or lifted "
+        "or ended already)."
+    )
+    hold = HoldSerializer()

@@ -18,7 +18,10 @@ from utilities.transactions import retry_on_conflict
 from .. import locks
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 from ..history import history_batch_created, history_stage
+from ..metrics import stage_rejections
 from ..models import Batch, ReleaseApp
+from ..rules import hold_blocker
+from ..selectors import holds_covering_stage
 from .outcomes import batch_settle
 
 logger = logging.getLogger(__name__)
@@ -146,11 +149,29 @@ def _choose_builds(*, apps, applications) -> dict[str, tuple[BuildImage, BuildIm
 
 
 def start_pre_deploy(*, batch_id: int, user) -> BatchResult:
-    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PRE)
+    return _start_stage_counted(batch_id=batch_id, user=user, environment=Environment.PRE)
 
 
 def start_prod_deploy(*, batch_id: int, user) -> BatchResult:
-    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PROD)
+    return _start_stage_counted(batch_id=batch_id, user=user, environment=Environment.PROD)
+
+
+def _start_stage_counted(*, batch_id: int, user, environment: str) -> BatchResult:
+    try:
+        return _start_stage(batch_id=batch_id, user=user, environment=environment)
+    except DomainError as error:
+        stage_rejections.labels(environment=environment, code=error.code).inc()
+        logger.warning(
+            "stage_start_rejected",
+            extra={
+                "batch_id": batch_id,
+                "environment": environment,
+                "user": getattr(user, "username", None),
+                "code": error.code,
+                "detail": error.detail,
+            },
+        )
+        raise
 
 
 # Per stage: the batch's waiting and deploying states, its transition, and which releases need
@@ -190,10 +211,19 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
                 "invalid_transition",
                 f"The batch is {batch.status}; {environment} can only start from {waiting}.",
             )
+        # Shared: stage starts pass each other; a hold being placed waits, or is seen below.
+        locks.holds_lock(shared=True)
         releases = locks.batch_releases_lock(batch_id=batch.pk)
         if not releases:
             raise DomainError("batch_empty")
         to_deploy = [r for r in releases if r.status in needing]
+        holds = holds_covering_stage(
+            batch_id=batch.pk,
+            environment=environment,
+            application_ids=[r.application_id for r in to_deploy],
+        )
+        if to_deploy and (blocker := hold_blocker(list(holds[:1]))):
+            raise blocker.error()
         current = {
             (d.release_app_id, d.environment): d
             for d in locks.current_deployments_lock(release_ids=[r.pk for r in to_deploy])
