@@ -1,6 +1,6 @@
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Window
+from django.db.models import Exists, F, OuterRef, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from builds.choices import BuildStatus
@@ -33,6 +33,26 @@ def with_deployment_in_progress(queryset):
             Deployment.objects.filter(release_app=OuterRef("pk")).in_progress()
         )
     )
+
+
+def with_switch_hold(queryset):
+    """Annotate each release with the id of the first active hold in the way of its switch
+    (check 6a), or None: the admin's lists read the hold itself only for a held row."""
+    return queryset.annotate(
+        switch_hold_id=Subquery(
+            Hold.objects.active()
+            .naming(application=OuterRef("application_id"), batch=OuterRef("batch_id"))
+            .order_by("starts_at", "pk")
+            .values("pk")[:1]
+        )
+    )
+
+
+def switch_holds(release) -> list[Hold]:
+    """The hold `with_switch_hold` found for this release, as check 6a's input."""
+    if getattr(release, "switch_hold_id", None) is None:
+        return []
+    return list(holds_list().filter(pk=release.switch_hold_id))
 
 
 def release_get(*, release_id: int) -> ReleaseApp:
@@ -172,5 +192,19 @@ def holds_covering_stage(*, batch_id: int, environment: str, application_ids, at
         holds_list()
         .active(at=at)
         .covering(environment=environment, batch=batch_id, application=list(application_ids))
+        .order_by("starts_at", "pk")
+    )
+
+
+def holds_covering_application(*, application_id: int, at=None):
+    """The active holds covering a deployment of this application: in any batch, or in one of
+    the batches it is in."""
+    return (
+        holds_list()
+        .active(at=at)
+        .covering(
+            application=application_id,
+            batch=ReleaseApp.objects.filter(application_id=application_id).values("batch_id"),
+        )
         .order_by("starts_at", "pk")
     )

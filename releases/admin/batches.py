@@ -10,6 +10,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from applications.choices import Environment
 from utilities.admin import (
     LiveAdminMixin,
     ReadOnlyMixin,
@@ -21,6 +22,8 @@ from utilities.live import live_display, region_id
 
 from .. import rules
 from ..models import Batch, ReleaseApp
+from ..selectors import holds_covering_batches
+from ..services.batches import stage_holds
 from . import views
 from .display import (
     ReleaseDisplayMixin,
@@ -29,6 +32,7 @@ from .display import (
     release_regions,
     switch_cell,
 )
+from .holds import hold_banner
 
 
 class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
@@ -60,6 +64,16 @@ class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
     @admin.display(description=_("switch"))
     def switch(self, obj):
         return switch_cell(self.request.user, obj, next_url=batch_url(obj.batch_id))
+
+
+STAGE_ENVIRONMENTS = {"start_pre_deploy": Environment.PRE, "start_prod_deploy": Environment.PROD}
+
+
+def _held_reason(batch, transition: str) -> str:
+    if transition not in STAGE_ENVIRONMENTS:
+        return ""  # cancelling is never held
+    holds = stage_holds(batch_id=batch.pk, environment=STAGE_ENVIRONMENTS[transition])
+    return rules.hold_detail(holds[0]) if holds else ""
 
 
 def batch_url(batch_id: int) -> str:
@@ -137,6 +151,8 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
                 "label": label,
                 "url": reverse("admin:releases_batch_rollout", args=[batch.pk, name]),
                 "confirm": name in views.CONFIRMED_ROLLOUTS,
+                # A stage a hold would refuse: the button is disabled and says why.
+                "held": _held_reason(batch, name),
             }
             for name, (label, _service) in views.ROLLOUTS.items()
             if name in available
@@ -157,9 +173,14 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         }
         return mark_safe(render_to_string("admin/releases/batch/tools.html", context))
 
+    def banner(self, request, batch) -> str:
+        holds = holds_covering_batches(batches=[batch])[batch.pk]
+        return hold_banner(request.user, holds)
+
     def live_regions(self, request, batch) -> list[str]:
         releases = release_queryset(batch.releases.order_by("pk"))
         return [
+            self.banner(request, batch),
             self.batch_status(batch),
             self.new_tag_count(batch),
             self.tools(request, batch),
@@ -171,6 +192,7 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         if batch is not None:
             extra_context["batch_tools"] = self.tools(request, batch)
+            extra_context["hold_banner"] = self.banner(request, batch)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request, obj=None):

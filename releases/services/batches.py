@@ -194,6 +194,24 @@ _STAGES = {
 }
 
 
+def stage_holds(*, batch_id: int, environment: str) -> list:
+    """The active holds that would refuse this stage's start now, first first: what the admin's
+    disabled button says."""
+    needing = _STAGES[environment][3]
+    application_ids = list(
+        ReleaseApp.objects.filter(batch_id=batch_id, status__in=needing).values_list(
+            "application_id", flat=True
+        )
+    )
+    if not application_ids:
+        return []
+    return list(
+        holds_covering_stage(
+            batch_id=batch_id, environment=environment, application_ids=application_ids
+        )[:1]
+    )
+
+
 @retry_on_conflict
 def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
     """Queue a deployment for each release that needs this stage; the reconciler runs them.

@@ -242,6 +242,7 @@ def test_status_of_a_switchable_release(client_with, release):
         "tag_updated_by": None,
         "can_switch": True,
         "switch_blockers": [],
+        "holds": [],
         "current_deployments": [],
         "history": [],
     }
