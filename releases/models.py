@@ -268,7 +268,9 @@ def _matches(field: str, value, *, unset=None) -> Q:
     unset_q = Q(**{field: unset}) if unset is not None else Q(**{f"{field}__isnull": True})
     if value is None:
         return Q()
-    if isinstance(value, list | tuple | set | frozenset | models.QuerySet):
+    if isinstance(value, models.QuerySet):
+        return unset_q | Q(**{f"{field}__in": value})
+    if isinstance(value, list | tuple | set | frozenset):
         return unset_q | Q(**{f"{field}__in": list(value)})
     return unset_q | Q(**{field: value})
 

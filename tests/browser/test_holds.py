@@ -1,4 +1,4 @@
-"""Holds in the browser at 1280×800: a hold placed elsewhere appears on the open batch page by
+"""Holds in the browser at 1280 by 800: a hold placed elsewhere appears on the open batch page by
 itself, the stage button is disabled and says why, and lifting it from the banner frees it."""
 
 import pytest
