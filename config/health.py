@@ -1,24 +1,14 @@
 """Probes for load balancers and Kubernetes, and the Prometheus scrape endpoint."""
 
 import logging
-import os
 
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-# Registered on import, so every family is listed from the first scrape, before any event.
-from builds import metrics as _builds_metrics  # noqa: F401
-from deployments import metrics as _deployments_metrics  # noqa: F401
-from releases import metrics as _releases_metrics
+from utilities.metrics import metrics_registry, scrape_time_registry
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +42,5 @@ def metrics(request):
     any process starts) they write to files there, and the scrape sums them, whichever worker
     answers. Without it (runserver, tests) the process's own registry is the whole truth.
     """
-    body = generate_latest(metrics_registry()) + generate_latest(_SCRAPE_TIME)
+    body = generate_latest(metrics_registry()) + generate_latest(scrape_time_registry)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
-
-
-# Figures read from the database when scraped, once whatever the number of processes.
-_SCRAPE_TIME = CollectorRegistry(auto_describe=True)
-_SCRAPE_TIME.register(_releases_metrics.ActiveHoldsCollector())
-
-
-def metrics_registry():
-    """The counters of every process sharing PROMETHEUS_MULTIPROC_DIR, else this process's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return registry
-    return REGISTRY

@@ -1,24 +1,29 @@
 """Every row lock the workflows take, in the one order they take them.
 
-Order: batch -> its releases (by pk) -> their deployments (by pk). A workflow that needs rows of
-several levels takes them top-down through these helpers, so two workflows never wait on each
-other in a cycle. New-tag detection locks releases only (by pk) and never waits for a batch.
+Order: applications (by pk, `applications.locks`) -> the build (`builds.locks`) -> batch -> its
+releases (by pk) -> their deployments (by pk). A workflow that needs rows of several levels
+takes them top-down through these helpers, so two workflows never wait on each other in a
+cycle. New-tag detection locks applications, then releases (by pk), and never waits for a
+batch. The reconciler claims deployment rows alone, skipping locked ones (SKIP LOCKED), so it
+never waits for a workflow, except for a hold being placed:
 
-Holds (SPEC §13) add one lock, below the batch and above releases: the *holds lock*, a
-transaction-level advisory lock. Placing a hold takes it exclusively (after the named batch's row,
-if it names one); a stage start takes it shared after its batch and before its releases; the
-reconciler's launch claim takes it shared before it selects what to launch (it locks no batch).
+Holds add one lock, below the batch and above its releases: the *holds lock*, a transaction-level
+advisory lock. Placing a hold takes it exclusively (after the named batch's row, if it names
+one); a stage start takes it shared after its batch and before its releases; the reconciler's
+launch claim takes it shared before it selects what to launch (and reads the clock after it).
 So a stage start or a claim either sees a hold that committed, or the hold waits until they have
 committed and is then the one that stops their launches: nothing is launched that a hold active
 at the claim's commit covers. Lifting a hold takes nothing: it can only let more through.
 """
 
 from django.db import connection
+from django.db.models import QuerySet
 
 from deployments.models import Deployment
 from utilities.errors import DomainError
 
-from .models import Batch, ReleaseApp
+from .choices import OPEN_BATCH_STATUSES
+from .models import Batch, Hold, ReleaseApp
 
 
 def batch_lock(*, batch_id: int) -> Batch:
@@ -67,6 +72,34 @@ def current_deployments_lock(*, release_ids: list[int]) -> list[Deployment]:
 def deployment_lock(*, deployment_id: int) -> Deployment:
     """Caller holds the locks of the deployment's batch and release."""
     return Deployment.objects.select_for_update().get(pk=deployment_id)
+
+
+def open_releases_of_applications_lock(*, application_ids) -> list[int]:
+    """Ids of the releases of these applications in open batches, locked in pk order (new-tag
+    detection; the caller holds the applications' locks)."""
+    return list(
+        ReleaseApp.objects.select_for_update(of=("self",))
+        .filter(application_id__in=list(application_ids), batch__status__in=OPEN_BATCH_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def releases_lock(*, releases: QuerySet[ReleaseApp], limit: int) -> list[int]:
+    """Ids of at most `limit` of these releases, locked in pk order (the backfill's chunks)."""
+    return list(
+        releases.order_by("pk").select_for_update(of=("self",)).values_list("pk", flat=True)[:limit]
+    )
+
+
+def hold_lock(*, hold_id: int) -> Hold | None:
+    """A hold's row, to lift it (no other lock is needed: lifting only lets more through)."""
+    return (
+        Hold.objects.select_for_update(of=("self",))
+        .select_related("application")
+        .filter(pk=hold_id)
+        .first()
+    )
 
 
 # Any fixed number unique to this purpose among the application's advisory locks.

@@ -1,5 +1,8 @@
-from config.routers import ApiRouter
+from django.urls import path
 
+from utilities.api.routers import ApiRouter
+
+from .notify import BuildNotifyView
 from .views import ApplicationViewSet, BatchViewSet, HoldViewSet, ReleaseViewSet
 
 router = ApiRouter()
@@ -8,4 +11,7 @@ router.register("releases", ReleaseViewSet)
 router.register("applications", ApplicationViewSet)
 router.register("holds", HoldViewSet)
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("builds/notify", BuildNotifyView.as_view(), name="build-notify"),
+    *router.urls,
+]

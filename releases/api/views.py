@@ -7,8 +7,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from applications.models import Application
-from config.parsers import body_checked
-from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import (
@@ -28,6 +26,8 @@ from releases.selectors import holds_list, release_status
 from releases.services.batches import AppChoice
 from releases.services.holds import hold_lift, hold_place
 from releases.services.switch import switch_rejected
+from utilities.api.parsers import body_checked
+from utilities.api.schema import error_responses, read_views_schema
 
 from . import examples
 from .serializers import (

@@ -156,12 +156,7 @@ def hold_lift(*, hold_id: int, user, note: str = "") -> HoldResult:
             fields={"note": [f"At most {TEXT_LIMIT} characters."]},
         )
     with transaction.atomic(durable=True):
-        hold = (
-            Hold.objects.select_for_update(of=("self",))
-            .select_related("application")
-            .filter(pk=hold_id)
-            .first()
-        )
+        hold = locks.hold_lock(hold_id=hold_id)
         if hold is None:
             raise DomainError("not_found", f"Hold {hold_id} does not exist.")
         _permission_check(user, LIFT_HOLD_PERMISSION, hold.application)

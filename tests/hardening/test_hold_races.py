@@ -9,8 +9,8 @@ from django.db import connection
 
 import releases.services.batches as batches_module
 import releases.services.holds as holds_module
-from deployments.reconciler import Reconciler
 from releases.models import Batch
+from releases.reconciler import Reconciler
 from releases.services import create_batch, start_pre_deploy
 from releases.services.batches import AppChoice
 from releases.services.holds import hold_lift, hold_place
