@@ -198,3 +198,24 @@ def test_query_counts_do_not_grow_with_the_holds(holder_api, batch, url):
         hold_place(user=holder, reason=f"all {i}", environment="prod")
 
     assert count() == with_one
+
+
+def test_the_active_holds_gauge_and_the_on_hold_rejections_are_scraped(holder_api, batch, client):
+    from prometheus_client import REGISTRY
+
+    def rejected() -> float:
+        labels = {"environment": "pre", "code": "on_hold"}
+        return REGISTRY.get_sample_value("releasetrain_stage_rejections_total", labels) or 0
+
+    before = rejected()
+    holder = UserFactory(permissions=HOLDER)
+    hold_place(user=holder, reason="a")
+    hold_place(user=holder, reason="b", application="api")
+    lifted = hold_place(user=holder, reason="c", environment="pre").hold
+    holder_api.post(f"/api/v1/holds/{lifted.pk}/lift", {}, format="json")
+    holder_api.post(f"/api/v1/batches/{batch.pk}/start-pre-deploy")
+
+    body = client.get("/metrics").content.decode()
+
+    assert "\nreleasetrain_holds_active 2.0\n" in body
+    assert rejected() == before + 1
