@@ -263,7 +263,7 @@ HOLD_CREATED = OpenApiExample(
 HOLD_INVALID = OpenApiExample(
     "Application and batch both named",
     value=_error(
-        "invalid",
+        "invalid_hold",
         "The hold is not valid.",
         {"batch": ["A hold names an application or a batch, not both."]},
     ),

@@ -366,6 +366,7 @@ class HoldCreateSerializer(serializers.Serializer):
     )
     batch = StrictIntegerField(
         min_value=1,
+        max_value=2**63 - 1,  # a bigint id
         required=False,
         allow_null=True,
         help_text="Stop only this open batch (by id; a closed one: 409 `batch_closed`). Not "

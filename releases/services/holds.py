@@ -85,7 +85,8 @@ def hold_place(
     elif ends_at is not None and ends_at <= now:
         errors["ends_at"] = ["Must be in the future: this hold would never stop anything."]
     if errors:
-        raise DomainError("invalid", "The hold is not valid.", fields=errors)
+        # Rules across fields and the clock, which a schema cannot state: their own code.
+        raise DomainError("invalid_hold", "The hold is not valid.", fields=errors)
 
     app = None
     if application:
@@ -104,7 +105,7 @@ def hold_place(
                 batch = locks.batch_lock(batch_id=batch_id)
             except DomainError:
                 raise DomainError(
-                    "invalid",
+                    "unknown_batch",
                     f"Batch {batch_id} does not exist.",
                     fields={"batch": [f"No batch {batch_id}."]},
                 ) from None

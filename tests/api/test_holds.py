@@ -74,8 +74,8 @@ def test_a_hold_of_an_application_and_a_batch_is_400_and_nothing_is_written(hold
         ({"reason": ""}, 400, "invalid"),
         ({"reason": "x", "environment": "staging"}, 400, "invalid"),
         ({"reason": "x", "application": "nope"}, 400, "unknown_app"),
-        ({"reason": "x", "batch": 999999}, 400, "invalid"),
-        ({"reason": "x", "ends_at": "2020-01-01T00:00:00Z"}, 400, "invalid"),
+        ({"reason": "x", "batch": 999999}, 400, "unknown_batch"),
+        ({"reason": "x", "ends_at": "2020-01-01T00:00:00Z"}, 400, "invalid_hold"),
     ],
 )
 def test_bad_holds_are_refused(holder_api, body, status, code):

@@ -179,14 +179,14 @@ def test_placing_the_same_hold_again_finds_it(holder):
 @pytest.mark.parametrize(
     ("kwargs", "code", "field"),
     [
-        ({"reason": "  "}, "invalid", "reason"),
-        ({"reason": "x" * 501}, "invalid", "reason"),
-        ({"environment": "staging"}, "invalid", "environment"),
+        ({"reason": "  "}, "invalid_hold", "reason"),
+        ({"reason": "x" * 501}, "invalid_hold", "reason"),
+        ({"environment": "staging"}, "invalid_hold", "environment"),
         ({"application": "nope"}, "unknown_app", "application"),
-        ({"application": "api", "batch_id": "BATCH"}, "invalid", "batch"),
-        ({"batch_id": 999_999}, "invalid", "batch"),
-        ({"ends_at": "PAST"}, "invalid", "ends_at"),
-        ({"starts_at": "TOMORROW", "ends_at": "NOW+1H"}, "invalid", "ends_at"),
+        ({"application": "api", "batch_id": "BATCH"}, "invalid_hold", "batch"),
+        ({"batch_id": 999_999}, "unknown_batch", "batch"),
+        ({"ends_at": "PAST"}, "invalid_hold", "ends_at"),
+        ({"starts_at": "TOMORROW", "ends_at": "NOW+1H"}, "invalid_hold", "ends_at"),
     ],
 )
 def test_a_bad_hold_is_refused_and_nothing_is_written(batch, holder, kwargs, code, field):
