@@ -16,6 +16,7 @@ from utilities.transactions import retry_on_conflict
 
 from .. import locks, rules
 from ..choices import OPEN_BATCH_STATUSES
+from ..history import note_clean
 from ..models import Hold
 from ..selectors import holds_list
 
@@ -149,13 +150,7 @@ def hold_place(
 def hold_lift(*, hold_id: int, user, note: str = "") -> HoldResult:
     """Lift a hold (a planned one too); one that was lifted or has ended is left alone,
     `changed=False`. Wakes the reconcilers at commit: what it held back launches."""
-    note = (note or "").strip()
-    if len(note) > TEXT_LIMIT:
-        raise DomainError(
-            "invalid",
-            "The note is too long.",
-            fields={"note": [f"At most {TEXT_LIMIT} characters."]},
-        )
+    note = note_clean(note)
     with transaction.atomic(durable=True):
         hold = locks.hold_lock(hold_id=hold_id)
         if hold is None:

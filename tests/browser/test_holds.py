@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from releases.services.holds import hold_place
-from tests.admin.pages import staff
+from tests.pages import staff
 from tests.browser.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
