@@ -5,8 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from releases.services.holds import hold_place
-from tests.pages import staff
 from tests.browser.helpers import log_in
+from tests.pages import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,9 +12,7 @@ from releases.services import create_batch
 from releases.services.batches import AppChoice
 from releases.services.holds import hold_place
 from tests.factories import UserFactory
-from tests.helpers import notify
-
-from tests.helpers import ALL_PERMISSIONS, token_client
+from tests.helpers import ALL_PERMISSIONS, notify, token_client
 
 pytestmark = pytest.mark.django_db
 
