@@ -114,9 +114,9 @@ def engineer():
 
 
 @pytest.fixture
-def batch(engineer, executor) -> Batch:
-    """Batch "Nov": api at v1 with v2 built since (a new tag), web at w1 and up to date."""
-    return nov_batch(engineer, new_tag=True, repo="org/shop")
+def batch(user) -> Batch:
+    """Batch "Nov" of alice's, waiting for pre: api at v1, web at w1."""
+    return nov_batch(user)
 
 
 # --- Executors that really run Jobs ---

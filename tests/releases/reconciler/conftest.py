@@ -7,16 +7,9 @@ from django.core.management import call_command
 
 from deployments.executors import get_executor
 from releases.reconciler import Reconciler
-from tests.helpers import nov_batch
 
 # Only a wake-up (NOTIFY, a watched change) makes a running reconciler tick in a test's time.
 NEVER = 600.0
-
-
-@pytest.fixture
-def batch(user):
-    """A batch of two apps, api and web, waiting for pre."""
-    return nov_batch(user)
 
 
 def tick() -> str:
