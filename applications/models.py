@@ -25,7 +25,11 @@ class Application(models.Model):
         verbose_name = _("application")
         verbose_name_plural = _("applications")
         # Its deploy config decides what runs in the cluster: more than change_application.
-        permissions = [("change_deploy_config", _("Can change an application's deploy config"))]
+        permissions = [
+            ("change_deploy_config", _("Can change an application's deploy config")),
+            ("add_hold", _("Can place a hold that stops rollouts")),
+            ("lift_hold", _("Can lift a hold")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(name__regex=APP_NAME_PATTERN), name="application_name_valid"

@@ -8,7 +8,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from utilities.metrics import metrics_registry
+from utilities.metrics import metrics_registry, scrape_time_registry
 
 logger = logging.getLogger(__name__)
 
@@ -42,4 +42,5 @@ def metrics(request):
     any process starts) they write to files there, and the scrape sums them, whichever worker
     answers. Without it (runserver, tests) the process's own registry is the whole truth.
     """
-    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
+    body = generate_latest(metrics_registry()) + generate_latest(scrape_time_registry)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

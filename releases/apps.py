@@ -7,4 +7,8 @@ class ReleasesConfig(AppConfig):
     verbose_name = _("Releases")
 
     def ready(self):
-        from . import metrics  # noqa: F401  (registers the app's metric families)
+        from utilities.metrics import scrape_time_registry
+
+        from . import metrics  # registers the app's metric families
+
+        scrape_time_registry.register(metrics.ActiveHoldsCollector())

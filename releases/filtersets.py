@@ -10,7 +10,7 @@ from utilities.api.filters import (
 )
 
 from .choices import BatchStatus, ReleaseStatus
-from .models import Batch, ReleaseApp
+from .models import Batch, Hold, ReleaseApp
 from .overview import applications_behind
 from .selectors import releases_new_tag_filter
 
@@ -57,3 +57,24 @@ class ApplicationFilterSet(django_filters.FilterSet):
 
     def filter_behind(self, queryset, name, value):
         return applications_behind(queryset, environment=value)
+
+
+class HoldFilterSet(django_filters.FilterSet):
+    active = StrictBooleanFilter(
+        method="filter_active", help_text="Only holds active now (or only those that are not)."
+    )
+    environment = django_filters.ChoiceFilter(
+        choices=Environment.choices, help_text="Only holds of this environment."
+    )
+    application = django_filters.CharFilter(
+        field_name="application__name", help_text="Only holds of this application (by name)."
+    )
+    batch = IdFilter(field_name="batch_id", help_text="Only holds of this batch (by id).")
+
+    class Meta:
+        model = Hold
+        fields = ["active", "environment", "application", "batch"]
+
+    def filter_active(self, queryset, name, value):
+        active = Hold.objects.active().values("pk")
+        return queryset.filter(pk__in=active) if value else queryset.exclude(pk__in=active)

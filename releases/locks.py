@@ -5,7 +5,15 @@ releases (by pk) -> their deployments (by pk). A workflow that needs rows of sev
 takes them top-down through these helpers, so two workflows never wait on each other in a
 cycle. New-tag detection locks applications, then releases (by pk), and never waits for a
 batch. The reconciler claims deployment rows alone, skipping locked ones (SKIP LOCKED), so it
-never waits for a workflow.
+never waits for a workflow, except for a hold being placed:
+
+Holds add one lock, below the batch and above its releases: the *holds lock*, a transaction-level
+advisory lock. Placing a hold takes it exclusively (after the named batch's row, if it names
+one); a stage start takes it shared after its batch and before its releases; the reconciler's
+launch claim takes it shared before it selects what to launch (and reads the clock after it).
+So a stage start or a claim either sees a hold that committed, or the hold waits until they have
+committed and is then the one that stops their launches: nothing is launched that a hold active
+at the claim's commit covers. Lifting a hold takes nothing: it can only let more through.
 """
 
 from django.db import connection
@@ -15,7 +23,7 @@ from django.utils.translation import gettext as _
 from deployments.models import Deployment
 from utilities.errors import DomainError
 
-from .models import Batch, ReleaseApp
+from .models import Batch, Hold, ReleaseApp
 
 quote_name = connection.ops.quote_name
 
@@ -85,3 +93,26 @@ def releases_lock(*, releases: QuerySet[ReleaseApp], limit: int) -> list[int]:
     return list(
         releases.order_by("pk").select_for_update(of=("self",)).values_list("pk", flat=True)[:limit]
     )
+
+
+def hold_lock(*, hold_id: int) -> Hold | None:
+    """A hold's row, to lift it (no other lock is needed: lifting only lets more through)."""
+    return (
+        Hold.objects.select_for_update(of=("self",))
+        .select_related("application")
+        .filter(pk=hold_id)
+        .first()
+    )
+
+
+# Any fixed number unique to this purpose among the application's advisory locks.
+HOLDS_LOCK_KEY = 0x52545F484F4C44  # "RT_HOLD"
+
+
+def holds_lock(*, shared: bool) -> None:
+    """The holds lock, until the transaction ends (see the module docstring). Other databases
+    (SQLite, the demo) have no advisory locks and run one writer at a time anyway."""
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", [HOLDS_LOCK_KEY])

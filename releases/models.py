@@ -1,9 +1,11 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from applications.choices import Environment
 from utilities.validators import IMAGE_TAG_PATTERN, validate_image_tag
 
 from .choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
@@ -222,3 +224,155 @@ class ReleaseApp(ConcurrentTransitionMixin, models.Model):
         self.build = build
         self.tag_updated_at = at
         self.tag_updated_by = user
+
+
+class HoldQuerySet(models.QuerySet):
+    """The one vocabulary of holds: which are active, and which cover a deployment."""
+
+    def active(self, *, at=None):
+        """Started, not ended, not lifted at `at` (default now)."""
+        at = at or timezone.now()
+        return self.filter(
+            Q(ends_at__isnull=True) | Q(ends_at__gt=at),
+            starts_at__lte=at,
+            lifted_at__isnull=True,
+        )
+
+    def covering(self, *, environment=None, application=None, batch=None):
+        """Holds covering a deployment to `environment` of `application` in `batch`: every field
+        a hold sets matches. Each argument is a value, an expression (`OuterRef`), a list (any
+        of them), or None: a deployment whatever that field is (a release covers all its
+        environments)."""
+        return self.filter(
+            _matches("environment", environment, unset=""),
+            _matches("application", application),
+            _matches("batch", batch),
+        )
+
+    def next_change(self, *, at=None):
+        """The earliest moment after `at` at which a hold starts or ends, or None: when what
+        the holds allow changes by the clock alone."""
+        at = at or timezone.now()
+        found = self.filter(lifted_at__isnull=True).aggregate(
+            start=models.Min("starts_at", filter=Q(starts_at__gt=at)),
+            end=models.Min("ends_at", filter=Q(ends_at__gt=at)),
+        )
+        return min((t for t in found.values() if t is not None), default=None)
+
+    def naming(self, *, application, batch):
+        """Holds that name this application or this batch: what stops a switch (check 6a)."""
+        return self.filter(Q(application=application) | Q(batch=batch))
+
+
+def _matches(field: str, value, *, unset=None) -> Q:
+    unset_q = Q(**{field: unset}) if unset is not None else Q(**{f"{field}__isnull": True})
+    if value is None:
+        return Q()
+    if isinstance(value, models.QuerySet):
+        return unset_q | Q(**{f"{field}__in": value})
+    if isinstance(value, list | tuple | set | frozenset):
+        return unset_q | Q(**{f"{field}__in": list(value)})
+    return unset_q | Q(**{field: value})
+
+
+class Hold(models.Model):
+    """Stops rollouts while active: every deployment it covers waits (SPEC §13)."""
+
+    reason = models.CharField(_("reason"), max_length=500)
+    # Blank: every environment.
+    environment = models.CharField(
+        _("environment"), max_length=10, choices=Environment.choices, blank=True, default=""
+    )
+    application = models.ForeignKey(
+        "applications.Application",
+        verbose_name=_("application"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="holds",
+    )
+    batch = models.ForeignKey(
+        Batch,
+        verbose_name=_("batch"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="holds",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("placed by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("placed at"), default=timezone.now)
+    starts_at = models.DateTimeField(_("starts at"), default=timezone.now)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("lifted by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lift_note = models.CharField(_("lift note"), max_length=500, blank=True, default="")
+
+    objects = HoldQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at", "-pk"]
+        verbose_name = _("hold")
+        verbose_name_plural = _("holds")
+        # Placing and lifting need applications.add_hold / lift_hold (per application).
+        default_permissions = ("view",)
+        constraints = [
+            models.CheckConstraint(
+                condition=~(Q(application__isnull=False) & Q(batch__isnull=False)),
+                name="hold_application_or_batch",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+                name="hold_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(environment__in=["", *Environment.values]),
+                name="hold_environment_valid",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="hold_reason_required"),
+            models.CheckConstraint(
+                condition=Q(lifted_at__isnull=True) | Q(lifted_at__gte=F("created_at")),
+                name="hold_lifted_after_placed",
+            ),
+        ]
+        indexes = [
+            # "Active holds" is a scan of the unlifted ones by start: lifted history is skipped.
+            models.Index(
+                fields=["starts_at", "ends_at"],
+                condition=Q(lifted_at__isnull=True),
+                name="hold_unlifted_idx",
+            ),
+            models.Index(fields=["application", "starts_at"], name="hold_application_idx"),
+            models.Index(fields=["batch", "starts_at"], name="hold_batch_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reason
+
+    def is_active(self, *, at=None) -> bool:
+        at = at or timezone.now()
+        return (
+            self.lifted_at is None
+            and self.starts_at <= at
+            and (self.ends_at is None or self.ends_at > at)
+        )
+
+    def covers_release(self, release) -> bool:
+        """Covers some deployment of this release (in any environment)."""
+        return self.application_id in (None, release.application_id) and self.batch_id in (
+            None,
+            release.batch_id,
+        )

@@ -42,7 +42,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from applications.choices import Environment
@@ -67,7 +67,9 @@ from deployments.services import (
     deployments_release,
 )
 
+from . import locks
 from .choices import BatchStatus
+from .models import Hold
 from .services import apply_deployment_outcome
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,8 @@ WAITING_SAMPLE_SECONDS = 1.0
 ORPHAN_CHECK_SECONDS = 60.0
 # A launch claim looks at this many times as many ready rows as it takes.
 LAUNCH_WINDOW = 4
+# Past the moment a hold ends or starts before the tick that sees it, so that tick finds it so.
+HOLD_CHANGE_MARGIN_SECONDS = 0.05
 
 
 @dataclass
@@ -96,11 +100,29 @@ class TickResult:
 
 
 def launchable_deployments() -> QuerySet[Deployment]:
-    """Pending, current deployments of the stage their batch is deploying."""
-    return Deployment.objects.current().filter(
-        Q(environment=Environment.PRE, release_app__batch__status=BatchStatus.PRE_DEPLOYING)
-        | Q(environment=Environment.PROD, release_app__batch__status=BatchStatus.PROD_DEPLOYING),
-        status=DeploymentStatus.PENDING,
+    """Pending, current deployments of the stage their batch is deploying, that no hold stops."""
+    return unheld(
+        Deployment.objects.current().filter(
+            Q(environment=Environment.PRE, release_app__batch__status=BatchStatus.PRE_DEPLOYING)
+            | Q(
+                environment=Environment.PROD,
+                release_app__batch__status=BatchStatus.PROD_DEPLOYING,
+            ),
+            status=DeploymentStatus.PENDING,
+        )
+    )
+
+
+def unheld(deployments: QuerySet[Deployment]) -> QuerySet[Deployment]:
+    """The deployments no active hold covers: those may launch."""
+    return deployments.exclude(
+        Exists(
+            Hold.objects.active().covering(
+                environment=OuterRef("environment"),
+                application=OuterRef("application_id"),
+                batch=OuterRef("release_app__batch_id"),
+            )
+        )
     )
 
 
@@ -124,6 +146,8 @@ class Reconciler:
         self._pool: ThreadPoolExecutor | None = None
         # When (time.monotonic()) the retries this reconciler scheduled are due: a heap.
         self._retries: list[float] = []
+        # When a hold next starts or ends (a datetime), as of the last tick: a wake-up is due.
+        self._hold_change = None
         self._waiting_measured_at = -WAITING_SAMPLE_SECONDS
         self._orphans_checked_at = -ORPHAN_CHECK_SECONDS
 
@@ -162,7 +186,12 @@ class Reconciler:
             due = True
         if due:
             return 0
-        return min(interval, self._retries[0] - now) if self._retries else interval
+        pause = min(interval, self._retries[0] - now) if self._retries else interval
+        if self._hold_change is not None:
+            # A held stage resumes when its hold ends, with nobody to wake us: no cron.
+            until = (self._hold_change - timezone.now()).total_seconds()
+            pause = min(pause, max(until, 0) + HOLD_CHANGE_MARGIN_SECONDS)
+        return pause
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -176,6 +205,7 @@ class Reconciler:
     def tick(self) -> TickResult:
         result = TickResult()
         self._measure_waiting()
+        self._hold_change = Hold.objects.next_change()
         self._launch_ready(result)
         self._apply_outcomes(result)
         self._clean_up(result)
@@ -198,6 +228,11 @@ class Reconciler:
     ) -> list[Deployment]:
         """Claim up to `limit` of the rows that are free and due, in pk order."""
         with transaction.atomic(durable=True):
+            if assign_job:
+                # A launch claim: a hold being placed commits first and is left out here (the
+                # time is read after the lock), or waits for this claim (releases/locks.py).
+                locks.holds_lock(shared=True)
+                rows = unheld(rows)
             # Only deployment rows are locked, and SKIP LOCKED never waits: no lock order
             # to respect against the workflows' batch -> release -> deployment.
             deployments = list(
@@ -252,7 +287,8 @@ class Reconciler:
         start = 0
         while start < len(ready) and not self.stop.is_set():
             window = ready[start : start + LAUNCH_WINDOW * self.workers]
-            # Still pending and current: a cancel or a switch may have come in between.
+            # Still pending and current: a cancel or a switch may have come in between (and a
+            # hold: the claim looks).
             rows = Deployment.objects.current().filter(
                 pk__in=window, status=DeploymentStatus.PENDING
             )

@@ -4,6 +4,7 @@ Pure functions over facts the caller has read, so the answer the status endpoint
 give ("can I switch?") is computed by the very code that enforces it, in the same words.
 """
 
+import datetime
 from dataclasses import dataclass
 
 from django.utils.translation import gettext
@@ -66,6 +67,45 @@ def batch_waiting_blocker(batch_status: str) -> Blocker | None:
     return None
 
 
+def hold_detail(hold) -> str:
+    """What a hold stops, who placed it, until when and why, in one sentence:
+    "Prod is on hold until 2026-12-24 18:00 UTC: holiday freeze (alice)." Reads the hold's
+    application, batch and created_by."""
+    if hold.application_id is not None:
+        subject = hold.application.name
+    elif hold.batch_id is not None:
+        subject = gettext("Batch %(name)s") % {"name": hold.batch.name}
+    else:
+        subject = "" if hold.environment else gettext("Everything")
+    if hold.environment:
+        environment = str(hold.get_environment_display())
+        subject = (
+            gettext("%(subject)s in %(environment)s")
+            % {"subject": subject, "environment": environment.lower()}
+            if subject
+            else environment
+        )
+    words = {
+        "subject": subject,
+        "reason": hold.reason,
+        "user": hold.created_by.username if hold.created_by else gettext("someone"),
+    }
+    if hold.ends_at is None:
+        return gettext("%(subject)s is on hold until lifted: %(reason)s (%(user)s).") % words
+    until = hold.ends_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return gettext("%(subject)s is on hold until %(until)s: %(reason)s (%(user)s).") % {
+        **words,
+        "until": until,
+    }
+
+
+def hold_blocker(holds: list) -> Blocker | None:
+    """Check 6a of the switch, and the stage start's refusal: the first of the holds in the way."""
+    if holds:
+        return Blocker("on_hold", hold_detail(holds[0]))
+    return None
+
+
 def deployment_blocker(deployment_in_progress: bool) -> Blocker | None:
     """The "nothing deploying" rule: no switch while one of the release's Jobs may run."""
     if deployment_in_progress:
@@ -73,7 +113,9 @@ def deployment_blocker(deployment_in_progress: bool) -> Blocker | None:
     return None
 
 
-def switch_blockers(*, user, batch_status: str, deployment_in_progress: bool) -> list[Blocker]:
+def switch_blockers(
+    *, user, batch_status: str, deployment_in_progress: bool, holds: list | tuple = ()
+) -> list[Blocker]:
     """Why a switch to the latest tag would be refused now, in the switch's own check order.
 
     A closed batch is the only thing worth saying about it: nothing else can unblock it.
@@ -83,6 +125,7 @@ def switch_blockers(*, user, batch_status: str, deployment_in_progress: bool) ->
     found = [
         permission_blocker(user),
         batch_waiting_blocker(batch_status),
+        hold_blocker(holds),
         deployment_blocker(deployment_in_progress),
     ]
     return [b for b in found if b is not None]

@@ -1,6 +1,6 @@
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils.translation import gettext as _
 
@@ -12,7 +12,7 @@ from utilities.errors import DomainError
 
 from . import rules
 from .choices import OPEN_BATCH_STATUSES
-from .models import ReleaseApp
+from .models import Hold, ReleaseApp
 
 HISTORY_LIMIT = 50
 
@@ -36,6 +36,26 @@ def with_deployment_in_progress(queryset):
             Deployment.objects.filter(release_app=OuterRef("pk")).in_progress()
         )
     )
+
+
+def with_switch_hold(queryset):
+    """Annotate each release with the id of the first active hold in the way of its switch
+    (check 6a), or None: the admin's lists read the hold itself only for a held row."""
+    return queryset.annotate(
+        switch_hold_id=Subquery(
+            Hold.objects.active()
+            .naming(application=OuterRef("application_id"), batch=OuterRef("batch_id"))
+            .order_by("starts_at", "pk")
+            .values("pk")[:1]
+        )
+    )
+
+
+def switch_holds(release) -> list[Hold]:
+    """The hold `with_switch_hold` found for this release, as check 6a's input."""
+    if getattr(release, "switch_hold_id", None) is None:
+        return []
+    return list(holds_list().filter(pk=release.switch_hold_id))
 
 
 # The status is the API's hot read: its two queries are compiled once (utilities.compiled).
@@ -76,15 +96,19 @@ def release_get(*, release_id: int) -> ReleaseApp:
 
 
 def release_status(*, release_id: int, user) -> ReleaseStatusView:
-    """Everything a person needs to decide on a switch; two queries, whatever the history."""
+    """Everything a person needs to decide on a switch; three queries (the release, its
+    deployments, the holds covering it), whatever the history."""
     release = release_get(release_id=release_id)
     shown = _SHOWN_DEPLOYMENTS(release.pk)
+    covering = holds_covering_releases(releases=[release])[release.pk]
+    release.covering_holds = covering
     return ReleaseStatusView(
         release=release,
         switch_blockers=rules.switch_blockers(
             user=user,
             batch_status=release.batch.status,
             deployment_in_progress=release.deployment_in_progress,
+            holds=holds_naming(covering, release=release),
         ),
         current_deployments=sorted((d for d in shown if d.is_current), key=lambda d: d.environment),
         history=shown[:HISTORY_LIMIT],
@@ -131,3 +155,88 @@ def application_tag_menu(*, per_app: int = 20) -> dict[int, list[BuildImage]]:
     for image in images:
         menu.setdefault(image.application_id, []).append(image)
     return menu
+
+
+def holds_list():
+    """Holds with what their JSON and their sentence name, active first then newest."""
+    return Hold.objects.select_related("application", "batch", "created_by", "lifted_by")
+
+
+def holds_naming(holds: list[Hold], *, release) -> list[Hold]:
+    """Of these holds, those naming the release's application or batch: check 6a's."""
+    return [
+        h
+        for h in holds
+        if h.application_id == release.application_id or h.batch_id == release.batch_id
+    ]
+
+
+def holds_covering_releases(*, releases, at=None) -> dict[int, list[Hold]]:
+    """The active holds covering each release (some deployment of it): one query however many
+    releases and holds."""
+    releases = list(releases)
+    if not releases:
+        return {}
+    holds = list(
+        holds_list()
+        .active(at=at)
+        .covering(
+            application={r.application_id for r in releases}, batch={r.batch_id for r in releases}
+        )
+        .order_by("starts_at", "pk")
+    )
+    return {r.pk: [h for h in holds if h.covers_release(r)] for r in releases}
+
+
+def holds_covering_batches(*, batches, at=None) -> dict[int, list[Hold]]:
+    """The active holds covering each batch (some deployment of one of its releases): one query,
+    and one more for the batches' applications when a hold names an application."""
+    batches = list(batches)
+    if not batches:
+        return {}
+    holds = list(
+        holds_list()
+        .active(at=at)
+        .covering(batch={b.pk for b in batches})
+        .order_by("starts_at", "pk")
+    )
+    held_apps = {h.application_id for h in holds if h.application_id is not None}
+    apps_of: dict[int, set[int]] = {}
+    if held_apps:
+        for batch_id, application_id in ReleaseApp.objects.filter(
+            batch_id__in=[b.pk for b in batches], application_id__in=held_apps
+        ).values_list("batch_id", "application_id"):
+            apps_of.setdefault(batch_id, set()).add(application_id)
+    return {
+        b.pk: [
+            h
+            for h in holds
+            if h.batch_id in (None, b.pk)
+            and (h.application_id is None or h.application_id in apps_of.get(b.pk, ()))
+        ]
+        for b in batches
+    }
+
+
+def holds_covering_stage(*, batch_id: int, environment: str, application_ids, at=None):
+    """The active holds covering any deployment a stage start would queue."""
+    return (
+        holds_list()
+        .active(at=at)
+        .covering(environment=environment, batch=batch_id, application=list(application_ids))
+        .order_by("starts_at", "pk")
+    )
+
+
+def holds_covering_application(*, application_id: int, at=None):
+    """The active holds covering a deployment of this application: in any batch, or in one of
+    the batches it is in."""
+    return (
+        holds_list()
+        .active(at=at)
+        .covering(
+            application=application_id,
+            batch=ReleaseApp.objects.filter(application_id=application_id).values("batch_id"),
+        )
+        .order_by("starts_at", "pk")
+    )

@@ -11,6 +11,11 @@ ERRORS = {
     "unknown_app": (400, _("No application has that name.")),
     "unknown_tag": (400, _("That tag did not come from a successful build of this application.")),
     "duplicate_app": (400, _("The same application is listed twice.")),
+    "unknown_batch": (400, _("No batch has that id.")),
+    "invalid_hold": (
+        400,
+        _("A hold names an application or a batch, not both, and ends after it starts."),
+    ),
     "no_successful_build": (400, _("This application has no successful build to take a tag from.")),
     "permission_denied": (403, _("You do not have permission to do that.")),
     "not_found": (404, _("Not found.")),
@@ -35,6 +40,7 @@ ERRORS = {
         _("This build already recorded another tag for that application."),
     ),
     "batch_closed": (409, _("The batch is closed; it can no longer change.")),
+    "on_hold": (409, _("A hold stops this until it ends or is lifted.")),
     "busy": (503, _("The server is busy with concurrent changes; retry shortly.")),
 }
 

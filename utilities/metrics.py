@@ -13,3 +13,8 @@ def metrics_registry():
         multiprocess.MultiProcessCollector(registry)
         return registry
     return REGISTRY
+
+
+# Figures read from the database when scraped (an app registers its collectors here), once
+# whatever the number of processes.
+scrape_time_registry = CollectorRegistry(auto_describe=True)

@@ -12,7 +12,7 @@ what the batch and release pages both show in `display`; importing them register
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from . import applications, batches, releases  # noqa: F401  (register the model admins)
+from . import applications, batches, holds, releases  # noqa: F401  (register the model admins)
 
 admin.site.site_header = _("Release Train")
 admin.site.site_title = _("Release Train")

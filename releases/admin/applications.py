@@ -31,6 +31,8 @@ from ..overview import (
     applications_overview,
     applications_search,
 )
+from ..selectors import holds_covering_application
+from .holds import hold_banner
 
 
 def _url(model: str, pk: int) -> str:
@@ -271,7 +273,10 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
     # --- one application's page ---------------------------------------------------------------
 
     def live_regions(self, request, obj) -> list[str]:
-        return [self.overview_region(obj), self.deployments_region(obj)]
+        return [self.banner(request, obj), self.overview_region(obj), self.deployments_region(obj)]
+
+    def banner(self, request, obj) -> str:
+        return hold_banner(request.user, holds_covering_application(application_id=obj.pk))
 
     def overview_region(self, obj) -> str:
         (overview,) = application_overviews(applications=[self._annotated(obj)])
@@ -312,6 +317,7 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         if obj is not None:
             extra_context.update(
+                hold_banner=self.banner(request, obj),
                 application_overview=self.overview_region(obj),
                 application_deployments=self.deployments_region(obj),
             )

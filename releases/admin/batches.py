@@ -24,6 +24,8 @@ from utilities.live import live_display, region_id
 from .. import rules
 from ..choices import BatchStatus, ReleaseStatus
 from ..models import Batch, ReleaseApp
+from ..selectors import holds_covering_batches
+from ..services.batches import stage_holds
 from . import views
 from .display import (
     HistoryMixin,
@@ -33,6 +35,7 @@ from .display import (
     release_regions,
     switch_cell,
 )
+from .holds import hold_banner
 
 
 class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
@@ -103,6 +106,16 @@ def failed_deployment(release):
         ),
         None,
     )
+
+
+STAGE_ENVIRONMENTS = {"start_pre_deploy": Environment.PRE, "start_prod_deploy": Environment.PROD}
+
+
+def _held_reason(batch, transition: str) -> str:
+    if transition not in STAGE_ENVIRONMENTS:
+        return ""  # cancelling is never held
+    holds = stage_holds(batch_id=batch.pk, environment=STAGE_ENVIRONMENTS[transition])
+    return rules.hold_detail(holds[0]) if holds else ""
 
 
 def batch_url(batch_id: int) -> str:
@@ -195,6 +208,8 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
                 "label": label,
                 "url": reverse("admin:releases_batch_rollout", args=[batch.pk, name]),
                 "confirm": name in views.CONFIRMED_ROLLOUTS,
+                # A stage a hold would refuse: the button is disabled and says why.
+                "held": _held_reason(batch, name),
             }
             for name, (label, _service) in views.ROLLOUTS.items()
             if name in available
@@ -229,9 +244,14 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
         }
         return mark_safe(render_to_string("admin/releases/batch/failures.html", context))
 
+    def banner(self, request, batch) -> str:
+        holds = holds_covering_batches(batches=[batch])[batch.pk]
+        return hold_banner(request.user, holds)
+
     def live_regions(self, request, batch) -> list[str]:
         releases = list(release_queryset(batch.releases.order_by("pk")))
         return [
+            self.banner(request, batch),
             self.batch_status(batch),
             self.new_tag_count(batch),
             self.updated(batch),
@@ -247,6 +267,7 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
             extra_context["batch_tools"] = self.tools(request, batch)
             releases = release_queryset(batch.releases.order_by("pk"))
             extra_context["batch_failures"] = self.failures(batch, releases)
+            extra_context["hold_banner"] = self.banner(request, batch)
             extra_context["rollout_note"] = any(
                 action["name"] == "start_pre_deploy"
                 for action in self.rollout_actions(request, batch)

@@ -18,7 +18,7 @@ from utilities.live import live_display, live_region, region_id
 from .. import rules
 from ..choices import OPEN_BATCH_STATUSES
 from ..history import entry_read
-from ..selectors import with_deployment_in_progress
+from ..selectors import switch_holds, with_deployment_in_progress, with_switch_hold
 
 
 class HistoryMixin:
@@ -49,6 +49,7 @@ def switch_reasons(user, release) -> list[tuple[str, str]]:
         user=user,
         batch_status=release.batch.status,
         deployment_in_progress=release.deployment_in_progress,
+        holds=switch_holds(release),
     )
     if blockers and blockers[0].code == "permission_denied":
         # The other reasons are moot for someone who may never switch.
@@ -108,8 +109,10 @@ def current_deployments_display(deployments) -> str:
 
 def release_queryset(queryset):
     """Releases with everything a row shows: batch, app, builds, current deployments, progress."""
-    return with_deployment_in_progress(
-        queryset.select_related("batch", "application", "build", "latest_build")
+    return with_switch_hold(
+        with_deployment_in_progress(
+            queryset.select_related("batch", "application", "build", "latest_build")
+        )
     ).prefetch_related(
         Prefetch(
             "deployments",

@@ -27,6 +27,7 @@ from .display import (
     switch_cell,
     switch_reasons,
 )
+from .holds import hold_banner
 
 
 class NewTagFilter(admin.SimpleListFilter):
@@ -106,6 +107,7 @@ class ReleaseAppAdmin(
     def live_regions(self, request, obj) -> list[str]:
         view = selectors.release_status(release_id=obj.pk, user=request.user)
         return [
+            hold_banner(request.user, view.release.covering_holds),
             self.chosen_tag(obj),
             self.latest_tag(obj),
             self.release_status(obj),
@@ -175,6 +177,7 @@ class ReleaseAppAdmin(
             extra_context.update(
                 release_tools=self.tools(request, release),
                 release_deployments=self.deployments(view),
+                hold_banner=hold_banner(request.user, view.release.covering_holds),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -9,6 +9,22 @@ def _error(code: str, detail: str, fields: dict | None = None) -> dict:
     return {"code": code, "detail": detail, "fields": fields or {}}
 
 
+HOLD = {
+    "id": 4,
+    "reason": "holiday freeze",
+    "environment": "prod",
+    "application": None,
+    "batch": None,
+    "created_by": "alice",
+    "created_at": "2026-12-01T09:00:00Z",
+    "starts_at": "2026-12-20T18:00:00Z",
+    "ends_at": "2026-12-24T18:00:00Z",
+    "lifted_by": None,
+    "lifted_at": None,
+    "lift_note": "",
+    "active": True,
+}
+
 RELEASE = {
     "id": 7,
     "batch": 3,
@@ -23,6 +39,7 @@ RELEASE = {
     "tag_updated_at": "2026-11-27T10:05:00Z",
     "tag_updated_by": "alice",
     "created_at": "2026-11-27T09:00:00Z",
+    "holds": [],
 }
 
 
@@ -35,6 +52,7 @@ BATCH = {
     "updated_at": "2026-11-27T10:06:00Z",
     "release_count": 1,
     "new_tag_count": 0,
+    "holds": [],
     "releases": [{**RELEASE, "status": "pre_deploying"}],
 }
 
@@ -201,6 +219,7 @@ STATUS = OpenApiExample(
                 "detail": "A deployment of this release is running.",
             },
         ],
+        "holds": [],
         "current_deployments": [
             {**DEPLOYMENT, "image_tag": "v1.2.3", "status": "running", "job_name": "rt-deploy-19"}
         ],
@@ -252,6 +271,57 @@ APPLICATION = {
     },
     "open_releases": [12],
 }
+
+HOLD_CREATE = OpenApiExample(
+    "Freeze prod for the holidays",
+    value={
+        "reason": "holiday freeze",
+        "environment": "prod",
+        "starts_at": "2026-12-20T18:00:00Z",
+        "ends_at": "2026-12-24T18:00:00Z",
+    },
+    request_only=True,
+)
+HOLD_CREATED = OpenApiExample(
+    "Placed",
+    value={"changed": True, "hold": HOLD},
+    response_only=True,
+    status_codes=["201"],
+)
+HOLD_INVALID = OpenApiExample(
+    "Application and batch both named",
+    value=_error(
+        "invalid_hold",
+        "The hold is not valid.",
+        {"batch": ["A hold names an application or a batch, not both."]},
+    ),
+    response_only=True,
+    status_codes=["400"],
+)
+HOLD_LIFT = OpenApiExample(
+    "Lift with a note", value={"note": "incident resolved"}, request_only=True
+)
+HOLD_LIFTED = OpenApiExample(
+    "Lifted",
+    value={
+        "changed": True,
+        "hold": {
+            **HOLD,
+            "lifted_by": "bob",
+            "lifted_at": "2026-12-22T08:00:00Z",
+            "lift_note": "incident resolved",
+            "active": False,
+        },
+    },
+    response_only=True,
+    status_codes=["200"],
+)
+ON_HOLD = OpenApiExample(
+    "On hold",
+    value=_error("on_hold", "Prod is on hold until 2026-12-24 18:00 UTC: holiday freeze (alice)."),
+    response_only=True,
+    status_codes=["409"],
+)
 
 # One entry; the schema shows it as a page of them.
 HISTORY_ENTRY = {

@@ -1,18 +1,107 @@
+from django.db.models.manager import BaseManager
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+from applications.choices import Environment
 from deployments.api.serializers import DeploymentSerializer, datetime_text
 from deployments.choices import DeploymentStatus
 from releases.choices import BatchStatus, HistoryAction, ReleaseStatus
 from releases.history import NOTE_MAX_LENGTH, note_clean
-from releases.models import Batch, ReleaseApp
-from utilities.api.fields import AppNameField, ImageTagField, StrictCharField
+from releases.models import Batch, Hold, ReleaseApp
+from releases.selectors import holds_covering_batches, holds_covering_releases
+from utilities.api.fields import AppNameField, ImageTagField, StrictCharField, StrictIntegerField
 from utilities.errors import DomainError
 from utilities.validators import (
     NAME_TEXT_PATTERN,
     PRINTABLE_TEXT_PATTERN,
     PatternValidator,
 )
+
+
+class EnvironmentOrNullField(serializers.ChoiceField):
+    """An optional environment, stored blank when unset and shown as null."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Environment.choices, allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value else None
+
+
+class HoldSerializer(serializers.ModelSerializer):
+    environment = EnvironmentOrNullField(
+        read_only=True, help_text="The environment it stops; null: every environment."
+    )
+    application = serializers.SlugRelatedField(
+        slug_field="name",
+        read_only=True,
+        allow_null=True,
+        help_text="The application it stops; null: every application (or the batch's).",
+    )
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    lifted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    active = serializers.BooleanField(
+        source="is_active", read_only=True, help_text="Started, not ended, not lifted."
+    )
+
+    class Meta:
+        model = Hold
+        fields = [
+            "id",
+            "reason",
+            "environment",
+            "application",
+            "batch",
+            "created_by",
+            "created_at",
+            "starts_at",
+            "ends_at",
+            "lifted_by",
+            "lifted_at",
+            "lift_note",
+            "active",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {"batch": {"help_text": "The batch it stops (by id); null: any batch."}}
+
+
+class CoveringHoldsListSerializer(serializers.ListSerializer):
+    """A list of objects that show their covering holds: one look-up for the whole list."""
+
+    def to_representation(self, data):
+        items = list(data.all() if isinstance(data, BaseManager) else data)
+        self.child.attach_holds(items)
+        return super().to_representation(items)
+
+
+class CoveringHoldsMixin:
+    """`holds`: the active holds covering the object, read once per object or list."""
+
+    @staticmethod
+    def holds_of(instances) -> dict:
+        raise NotImplementedError
+
+    def attach_holds(self, instances) -> None:
+        missing = [i for i in instances if not hasattr(i, "covering_holds")]
+        if missing:
+            found = self.holds_of(missing)
+            for instance in missing:
+                instance.covering_holds = found[instance.pk]
+
+    def to_representation(self, instance):
+        self.attach_holds([instance])
+        return super().to_representation(instance)
+
+
+def _holds_field():
+    return HoldSerializer(
+        many=True,
+        read_only=True,
+        source="covering_holds",
+        help_text="The active holds that cover it (SPEC §13): what stops its rollout now.",
+    )
 
 
 class NoteField(StrictCharField):
@@ -44,7 +133,7 @@ RESULT_NOTE_HELP = (
 )
 
 
-class ReleaseSerializer(serializers.ModelSerializer):
+class ReleaseSerializer(CoveringHoldsMixin, serializers.ModelSerializer):
     app = serializers.CharField(source="application.name", read_only=True)
     tag_updated_by = serializers.SlugRelatedField(
         slug_field="username",
@@ -52,9 +141,15 @@ class ReleaseSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="Who switched it last; null if nobody did, or that user was deleted.",
     )
+    holds = _holds_field()
+
+    @staticmethod
+    def holds_of(instances) -> dict:
+        return holds_covering_releases(releases=instances)
 
     class Meta:
         model = ReleaseApp
+        list_serializer_class = CoveringHoldsListSerializer
         fields = [
             "id",
             "batch",
@@ -69,11 +164,12 @@ class ReleaseSerializer(serializers.ModelSerializer):
             "tag_updated_at",
             "tag_updated_by",
             "created_at",
+            "holds",
         ]
         read_only_fields = fields
 
 
-class BatchSerializer(serializers.ModelSerializer):
+class BatchSerializer(CoveringHoldsMixin, serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
@@ -84,9 +180,15 @@ class BatchSerializer(serializers.ModelSerializer):
     new_tag_count = serializers.IntegerField(
         read_only=True, help_text="Releases whose app has a newer tag than the chosen one."
     )
+    holds = _holds_field()
+
+    @staticmethod
+    def holds_of(instances) -> dict:
+        return holds_covering_batches(batches=instances)
 
     class Meta:
         model = Batch
+        list_serializer_class = CoveringHoldsListSerializer
         fields = [
             "id",
             "name",
@@ -96,6 +198,7 @@ class BatchSerializer(serializers.ModelSerializer):
             "updated_at",
             "release_count",
             "new_tag_count",
+            "holds",
         ]
         read_only_fields = fields
 
@@ -227,15 +330,20 @@ class ReleaseStatusSerializer(serializers.Serializer):
         source="release.tag_updated_by.username", allow_null=True, default=None
     )
     can_switch = serializers.BooleanField(
-        help_text="Whether you could switch to the latest tag now (checks 1, 5, 6)."
+        help_text="Whether you could switch to the latest tag now (checks 1, 5, 6, 6a, 7)."
     )
     switch_blockers = SwitchBlockerSerializer(many=True)
+    holds = HoldSerializer(
+        many=True,
+        source="release.covering_holds",
+        help_text="The active holds that cover this release (SPEC §13).",
+    )
     current_deployments = DeploymentSerializer(many=True)
     history = DeploymentSerializer(many=True, help_text="Newest first, at most 50.")
 
     def to_representation(self, instance):
         """The fields above, written out (as `DeploymentSerializer` does, for the same reason:
-        the status is the API's hot read). `tests/api/test_releases.py` holds this equal to
+        the status is the API's hot read). `tests/releases/api/test_releases.py` holds this equal to
         DRF's per-field machinery."""
         release, deployment = instance.release, DeploymentSerializer(context=self.context)
         batch, latest_build, updated_by = (
@@ -258,6 +366,7 @@ class ReleaseStatusSerializer(serializers.Serializer):
             "switch_blockers": [
                 {"code": b.code, "detail": b.detail} for b in instance.switch_blockers
             ],
+            "holds": HoldSerializer(release.covering_holds, many=True, context=self.context).data,
             "current_deployments": [
                 deployment.to_representation(d) for d in instance.current_deployments
             ],
@@ -334,3 +443,48 @@ class ApplicationOverviewSerializer(serializers.Serializer):
 
     def get_open_releases(self, overview) -> list[int]:
         return [release.id for release in overview.open_releases]
+
+
+class HoldCreateSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=500, help_text="Why the line stops; 1 to 500 characters.")
+    environment = serializers.ChoiceField(
+        choices=Environment.choices,
+        required=False,
+        allow_null=True,
+        help_text="Stop only this environment; absent or null: every environment.",
+    )
+    application = AppNameField(
+        required=False,
+        allow_null=True,
+        help_text="Stop only this application (by name; else 400 `unknown_app`). Not with `batch`.",
+    )
+    batch = StrictIntegerField(
+        min_value=1,
+        max_value=2**63 - 1,  # a bigint id
+        required=False,
+        allow_null=True,
+        help_text="Stop only this open batch (by id; a closed one: 409 `batch_closed`). Not "
+        "with `application`.",
+    )
+    starts_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When it starts; absent: now. A future start plans a freeze window.",
+    )
+    ends_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When it ends by itself (after `starts_at`, in the future); absent: when lifted.",
+    )
+
+
+class HoldLiftSerializer(serializers.Serializer):
+    note = NoteField()
+
+
+class HoldResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(
+        help_text="False when the effect already held (the same hold placed again, or lifted "
+        "or ended already)."
+    )
+    hold = HoldSerializer()

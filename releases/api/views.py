@@ -10,7 +10,12 @@ from rest_framework.response import Response
 from applications.models import Application
 from deployments.models import Deployment
 from releases import services
-from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
+from releases.filtersets import (
+    ApplicationFilterSet,
+    BatchFilterSet,
+    HoldFilterSet,
+    ReleaseFilterSet,
+)
 from releases.history import batch_history, entry_read
 from releases.models import Batch, ReleaseApp
 from releases.overview import (
@@ -19,8 +24,9 @@ from releases.overview import (
     applications_overview,
 )
 from releases.rules import DEPLOY_PERMISSION, SWITCH_PERMISSION
-from releases.selectors import release_status
+from releases.selectors import holds_list, release_status
 from releases.services.batches import AppChoice
+from releases.services.holds import hold_lift, hold_place
 from releases.services.switch import switch_rejected
 from utilities.api.schema import error_responses, read_views_schema
 
@@ -32,6 +38,10 @@ from .serializers import (
     BatchResultSerializer,
     BatchSerializer,
     HistoryEntrySerializer,
+    HoldCreateSerializer,
+    HoldLiftSerializer,
+    HoldResultSerializer,
+    HoldSerializer,
     ReleaseSerializer,
     ReleaseStatusSerializer,
     StageRequestSerializer,
@@ -48,7 +58,7 @@ def _validated(serializer_class, request) -> dict:
     return serializer.validated_data
 
 
-def _stage_schema(summary: str, description: str, conflict, result=examples.BATCH_RESULT):
+def _stage_schema(summary: str, description: str, *conflicts, result=examples.BATCH_RESULT):
     return extend_schema(
         summary=summary,
         description=description
@@ -59,7 +69,7 @@ def _stage_schema(summary: str, description: str, conflict, result=examples.BATC
             200: BatchResultSerializer,
             **error_responses(400, 401, 403, 404, 409, 413, 415, 503),
         },
-        examples=[examples.STAGE_REQUEST, result, examples.INVALID_NOTE, conflict],
+        examples=[examples.STAGE_REQUEST, result, examples.INVALID_NOTE, *conflicts],
     )
 
 
@@ -130,8 +140,9 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @_stage_schema(
         "Start the pre stage",
         "Queues a pre deployment for each release that is pending or failed pre; the "
-        "reconciler runs them.",
+        "reconciler runs them. Refused (409 `on_hold`) while a hold covers one of them.",
         examples.INVALID_TRANSITION,
+        examples.ON_HOLD,
     )
     @action(detail=True, methods=["post"], url_path="start-pre-deploy")
     def start_pre_deploy(self, request, pk):
@@ -142,8 +153,10 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @_stage_schema(
         "Start the prod stage",
-        "Queues a prod deployment for each release that passed pre or failed prod.",
+        "Queues a prod deployment for each release that passed pre or failed prod. Refused (409 "
+        "`on_hold`) while a hold covers one of them.",
         examples.INVALID_TRANSITION,
+        examples.ON_HOLD,
     )
     @action(detail=True, methods=["post"], url_path="start-prod-deploy")
     def start_prod_deploy(self, request, pk):
@@ -156,7 +169,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         "Cancel the batch",
         "Cancels the batch and its unfinished deployments; their Jobs are deleted.",
         examples.CANCEL_COMPLETED,
-        examples.BATCH_CANCELLED,
+        result=examples.BATCH_CANCELLED,
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk):
@@ -239,7 +252,8 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
             "with the `expected_image_tag` it was first sent with); `expected_image_tag` equals "
             "the current tag (409 `stale_version`); the target came from a successful build of "
             "this app (400 `unknown_tag`); the batch is not completed or cancelled (409 "
-            "`batch_closed`); the batch waits (409 `batch_not_waiting`); no deployment of the "
+            "`batch_closed`); the batch waits (409 `batch_not_waiting`); no active hold names the "
+            "release's application or batch (409 `on_hold`); no deployment of the "
             "release is in progress (409 `deployment_in_progress`). A switch in `prod_waiting` "
             "sends the batch back to `pre_waiting`. The new pre deployment takes the "
             "application's current `deploy_config`."
@@ -255,6 +269,7 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
             examples.UNKNOWN_TAG,
             examples.BATCH_CLOSED,
             examples.BATCH_NOT_WAITING,
+            examples.ON_HOLD,
         ],
     )
     @action(detail=True, methods=["post"], url_path="switch-version")
@@ -318,3 +333,71 @@ class ApplicationViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, name):
         overview = application_overview_get(name=name)
         return Response(self.get_serializer(overview).data)
+
+
+@read_views_schema(
+    noun="hold",
+    plural="holds",
+    permission="releases.view_hold",
+    serializer=HoldSerializer,
+    example=examples.HOLD,
+)
+class HoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Holds stop the line (SPEC §13): while active, nothing they cover is deployed."""
+
+    queryset = holds_list()
+    serializer_class = HoldSerializer
+    filterset_class = HoldFilterSet
+    lookup_value_regex = r"\d+"
+    # Per application or global: the services check `applications.add_hold` / `lift_hold`.
+    action_permissions = {"create": [], "lift": []}
+
+    @extend_schema(
+        summary="Place a hold",
+        description="While active (from `starts_at`, default now, until `ends_at` or its lift) "
+        "no deployment it covers is launched and a stage start that would queue one is refused "
+        "(409 `on_hold`); a hold naming an application or a batch also refuses their switches. "
+        "Every field it sets must match: none set stops everything. Needs "
+        "`applications.add_hold` for its application, or globally for any other hold. The same "
+        "hold placed again by you while it holds answers 200 with `changed: false`.",
+        request=HoldCreateSerializer,
+        responses={
+            201: HoldResultSerializer,
+            200: HoldResultSerializer,
+            **error_responses(400, 401, 403, 409, 413, 415, 503),
+        },
+        examples=[examples.HOLD_CREATE, examples.HOLD_CREATED, examples.HOLD_INVALID],
+    )
+    def create(self, request):
+        data = _validated(HoldCreateSerializer, request)
+        result = hold_place(
+            user=request.user,
+            reason=data["reason"],
+            environment=data.get("environment") or "",
+            application=data.get("application"),
+            batch_id=data.get("batch"),
+            starts_at=data.get("starts_at"),
+            ends_at=data.get("ends_at"),
+        )
+        return Response(
+            HoldResultSerializer(result).data,
+            status=status.HTTP_201_CREATED if result.changed else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="Lift a hold",
+        description="What it held back launches at once. Needs `applications.lift_hold` for "
+        "its application, or globally for any other hold. A hold already lifted or ended "
+        "answers 200 with `changed: false`.",
+        request=HoldLiftSerializer,
+        responses={
+            200: HoldResultSerializer,
+            **error_responses(400, 401, 403, 404, 413, 415, 503),
+        },
+        examples=[examples.HOLD_LIFT, examples.HOLD_LIFTED],
+    )
+    @action(detail=True, methods=["post"])
+    def lift(self, request, pk):
+        data = _validated(HoldLiftSerializer, request)
+        result = hold_lift(hold_id=int(pk), user=request.user, note=data.get("note") or "")
+        return Response(HoldResultSerializer(result).data)

@@ -21,7 +21,10 @@ from utilities.transactions import retry_on_conflict
 from .. import locks
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 from ..history import history_batch_created, history_stage, note_clean
+from ..metrics import stage_rejections
 from ..models import Batch, ReleaseApp
+from ..rules import hold_blocker
+from ..selectors import holds_covering_stage
 from .outcomes import batch_settle
 
 logger = logging.getLogger(__name__)
@@ -159,11 +162,33 @@ def _choose_builds(*, apps, applications) -> dict[str, tuple[BuildImage, BuildIm
 
 
 def start_pre_deploy(*, batch_id: int, user, note: str = "") -> BatchResult:
-    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PRE, note=note)
+    return _start_stage_counted(
+        batch_id=batch_id, user=user, environment=Environment.PRE, note=note
+    )
 
 
 def start_prod_deploy(*, batch_id: int, user, note: str = "") -> BatchResult:
-    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PROD, note=note)
+    return _start_stage_counted(
+        batch_id=batch_id, user=user, environment=Environment.PROD, note=note
+    )
+
+
+def _start_stage_counted(*, batch_id: int, user, environment: str, note: str) -> BatchResult:
+    try:
+        return _start_stage(batch_id=batch_id, user=user, environment=environment, note=note)
+    except DomainError as error:
+        stage_rejections.labels(environment=environment, code=error.code).inc()
+        logger.warning(
+            "stage_start_rejected",
+            extra={
+                "batch_id": batch_id,
+                "environment": environment,
+                "user": getattr(user, "username", None),
+                "code": error.code,
+                "detail": error.detail,
+            },
+        )
+        raise
 
 
 # Per stage: the batch's waiting and deploying states, its transition, and which releases need
@@ -186,6 +211,24 @@ _STAGES = {
 }
 
 
+def stage_holds(*, batch_id: int, environment: str) -> list:
+    """The active holds that would refuse this stage's start now, first first: what the admin's
+    disabled button says."""
+    needing = _STAGES[environment][3]
+    application_ids = list(
+        ReleaseApp.objects.filter(batch_id=batch_id, status__in=needing).values_list(
+            "application_id", flat=True
+        )
+    )
+    if not application_ids:
+        return []
+    return list(
+        holds_covering_stage(
+            batch_id=batch_id, environment=environment, application_ids=application_ids
+        )[:1]
+    )
+
+
 @retry_on_conflict
 def _start_stage(*, batch_id: int, user, environment: str, note: str) -> BatchResult:
     """Queue a deployment for each release that needs this stage; the reconciler runs them.
@@ -206,10 +249,19 @@ def _start_stage(*, batch_id: int, user, environment: str, note: str) -> BatchRe
                 _("The batch is %(status)s; %(environment)s can only start from %(waiting)s.")
                 % {"status": batch.status, "environment": environment, "waiting": waiting},
             )
+        # Shared: stage starts pass each other; a hold being placed waits, or is seen below.
+        locks.holds_lock(shared=True)
         releases = locks.batch_releases_lock(batch_id=batch.pk)
         if not releases:
             raise DomainError("batch_empty")
         to_deploy = [r for r in releases if r.status in needing]
+        holds = holds_covering_stage(
+            batch_id=batch.pk,
+            environment=environment,
+            application_ids=[r.application_id for r in to_deploy],
+        )
+        if to_deploy and (blocker := hold_blocker(list(holds[:1]))):
+            raise blocker.error()
         current = {
             (d.release_app_id, d.environment): d
             for d in locks.current_deployments_lock(release_ids=[r.pk for r in to_deploy])

@@ -18,6 +18,7 @@ from ..choices import BatchStatus
 from ..history import history_switch, note_clean
 from ..metrics import switch_rejections, version_switches
 from ..models import Batch, ReleaseApp
+from ..selectors import holds_list
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,10 @@ def _switch(*, release_id, user, image_tag, expected_image_tag, note) -> SwitchR
         if blocker := rules.batch_closed_blocker(batch.status) or rules.batch_waiting_blocker(
             batch.status
         ):
+            raise blocker.error()
+
+        holds = holds_list().active().naming(application=release.application_id, batch=batch.pk)
+        if blocker := rules.hold_blocker(list(holds.order_by("starts_at", "pk")[:1])):
             raise blocker.error()
 
         current = locks.current_deployments_lock(release_ids=[release.pk])

@@ -280,6 +280,7 @@ def test_the_response_checker_refuses_an_undeclared_null_and_an_undocumented_sta
         "tag_updated_at": None,
         "tag_updated_by": None,
         "created_at": "2026-11-27T09:00:00Z",
+        "holds": [],
     }
 
     assert contract().problems("GET", "/api/v1/releases/7/", 200, release) == []

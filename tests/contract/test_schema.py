@@ -95,8 +95,16 @@ def _seed() -> str:
 
 
 # A 400 with one of these codes refuses a request the schema cannot call malformed: the rule
-# depends on the data (a tag no build produced, an app never seen, one app listed twice).
-DOMAIN_400_CODES = {"unknown_tag", "unknown_app", "duplicate_app", "no_successful_build"}
+# depends on the data (a tag no build produced, an app never seen, one app listed twice, a batch
+# that does not exist, a hold's fields or window against each other and the clock).
+DOMAIN_400_CODES = {
+    "unknown_tag",
+    "unknown_app",
+    "duplicate_app",
+    "no_successful_build",
+    "unknown_batch",
+    "invalid_hold",
+}
 
 
 def _semantic_refusal(failure, response) -> bool:

@@ -119,9 +119,9 @@ def test_query_count_is_constant_whatever_the_history(release, user):
     old_deployments(release, 500, environments=("pre",))
     assert Deployment.objects.filter(release_app=release).count() == 500
 
-    # release + EXISTS, the newest and current deployments, and the user's two permission
-    # lookups (an API request has them loaded with its token).
-    assert empty == _queries_for_status(release, user) == 4
+    # release + EXISTS, the newest and current deployments, the holds covering it, and the
+    # user's two permission lookups (an API request has them loaded with its token).
+    assert empty == _queries_for_status(release, user) == 5
 
 
 def test_tag_choices_are_the_newest_successful_builds_and_bounded():

@@ -65,7 +65,8 @@ class ErrorSerializer(serializers.Serializer):
 _ERROR_TEXT = {
     400: "`invalid`: the request breaks this schema (`fields` says where). Or a rule about "
     "the data that a schema cannot state: `unknown_app`, `unknown_tag`, `no_successful_build`, "
-    "`duplicate_app` (one app listed twice).",
+    "`duplicate_app` (one app listed twice), `unknown_batch`, `invalid_hold` (a hold naming an "
+    "application and a batch, or ending before it starts or in the past).",
     401: "No credentials, or bad ones (`not_authenticated`, `authentication_failed`).",
     403: "Authenticated, but without the permission (`permission_denied`).",
     404: "No such object (`not_found`).",

@@ -240,6 +240,7 @@ def test_status_of_a_switchable_release(client_with, release):
         "tag_updated_by": None,
         "can_switch": True,
         "switch_blockers": [],
+        "holds": [],
         "current_deployments": [],
         "history": [],
     }
@@ -291,8 +292,9 @@ def _status_queries(client, release) -> int:
 def test_status_takes_as_many_queries_with_a_long_history_as_with_none(client_with, release, lead):
     client = client_with("releases.view_releaseapp", *SWITCHER)
     without_history = _status_queries(client, release)
-    # The token with its user and permissions, the release, its newest and current deployments.
-    assert without_history == 3
+    # The token with its user and permissions, the release, its newest and current deployments,
+    # the holds covering it.
+    assert without_history == 4
 
     for _ in range(30):
         switch_version(release_id=release.pk, user=lead, image_tag="v2")
