@@ -215,11 +215,14 @@ class Reconciler:
 
     def _take_over_dead(self) -> None:
         """End the claims of reconcilers that are gone (their liveness lock is free), so this
-        tick does their work now rather than after their leases."""
-        owners = deployments_claims_held_by() - {self.name}
-        dead = owners - wakeup.reconcilers_alive(owners)
-        if dead:
-            claims_taken_over.inc(deployments_take_over(owners=dead))
+        tick does their work now rather than after their leases. Between ticks this one holds
+        no claim: any under its own name was left by a tick that failed (the database went
+        away), and ends too."""
+        owners = deployments_claims_held_by()
+        others = owners - {self.name}
+        ended = (others - wakeup.reconcilers_alive(others)) | (owners & {self.name})
+        if ended:
+            claims_taken_over.inc(deployments_take_over(owners=ended))
 
     def _renew(self, token: uuid.UUID, *, force: bool = False) -> None:
         """Keep the lease of the claim in hand from running out while the work goes on: a
@@ -316,9 +319,8 @@ class Reconciler:
             self._launched(created, result)
 
     def _create_jobs(self, deployments: list[Deployment]) -> dict[int, BaseException | None]:
-        """Create the deployments' Jobs, in parallel; what went wrong with each, if anything."""
-        if self.workers == 1 or len(deployments) == 1:
-            return {d.pk: _create(self.executor, d) for d in deployments}
+        """Create the deployments' Jobs, in parallel; what went wrong with each, if anything.
+        Even one goes to the pool: this thread renews the claim's lease meanwhile."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reconciler-launch")
         futures = {
