@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-rollout soak install messages
+.PHONY: run test lint bench bench-rollout bench-failover soak install messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ bench: $(STAMP)
 BENCH_ROLLOUT_BASELINE ?= c5811d9
 bench-rollout: $(STAMP)
 	scripts/ensure-postgres $(BIN)/python -m bench.rollout --baseline $(BENCH_ROLLOUT_BASELINE) $(BENCH_ROLLOUT_ARGS)
+
+# A reconciler SIGKILLed mid-launch (100 apps): main before issue 20 (BENCH_FAILOVER_BASELINE)
+# next to this tree. About 4 minutes (the baseline waits out its 120 s lease); writes
+# bench/results/failover.json and the "Reconciler failover" section of docs/performance.md.
+BENCH_FAILOVER_BASELINE ?= 7d51728
+bench-failover: $(STAMP)
+	scripts/ensure-postgres $(BIN)/python -m bench.failover --baseline $(BENCH_FAILOVER_BASELINE) $(BENCH_FAILOVER_ARGS)
 
 # The hardening tests at higher counts (override any of the variables), without the per-test
 # timeout of `make test`.
