@@ -98,7 +98,9 @@ def run_side(label: str, tree: Path, args) -> dict:
         names = names_of(logs, 2)
         time.sleep(1)
         controller.start()
-        driver(tree, env, "start", str(batch))
+        # Started aside: the launches may be over before the driver's process has exited.
+        starter = threading.Thread(target=driver, args=(tree, env, "start", str(batch)))
+        starter.start()
         in_flight = (
             "SELECT claimed_by, array_agg(id) FROM deployments_deployment WHERE status = "
             "'pending' AND job_name <> '' AND claimed_by <> '' GROUP BY 1 ORDER BY 1 LIMIT 1"
@@ -109,6 +111,7 @@ def run_side(label: str, tree: Path, args) -> dict:
         procs[names.index(victim)].send_signal(signal.SIGKILL)
         killed = time.monotonic()
         procs[names.index(victim)].wait()
+        starter.join()
         print(f"[{label}] killed {victim} holding {len(claimed)} launches", file=sys.stderr)
 
         restarted = wait_for(
@@ -210,7 +213,7 @@ Reproduce: `make bench-failover` (`python -m bench.failover`).
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--apps", type=int, default=100, help="apps in the stage")
-    parser.add_argument("--create-delay", type=float, default=0.5, help="seconds per create")
+    parser.add_argument("--create-delay", type=float, default=1.0, help="seconds per create")
     parser.add_argument("--bound", type=float, default=200.0, help="longest wait after the kill")
     parser.add_argument("--baseline", default=BASELINE, help="commit of the 'before' side")
     parser.add_argument("--only", choices=("before", "after"), help="measure one side only")

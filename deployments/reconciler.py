@@ -79,6 +79,8 @@ WAITING_SAMPLE_SECONDS = 1.0
 ORPHAN_CHECK_SECONDS = 60.0
 # A launch claim looks at this many times as many ready rows as it takes.
 LAUNCH_WINDOW = 4
+# How often, at most, a busy tick looks for dead reconcilers' claims between its own claims.
+TAKEOVER_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -130,8 +132,11 @@ class Reconciler:
         # `run` listens, else the database connection it ticks on.
         self._listening = False
         self._alive_on = None
-        # The claim in hand and when (time.monotonic()) its lease was last written.
+        # When (time.monotonic()) the lease of the claim in hand was last written.
         self._renewed_at = 0.0
+        self._owners_checked_at = -TAKEOVER_CHECK_SECONDS
+        # Set when a dead reconciler's claims came free in the middle of a tick.
+        self._took_over = False
 
     # --- the loop ---
 
@@ -183,11 +188,16 @@ class Reconciler:
     def tick(self) -> TickResult:
         result = TickResult()
         self._stay_alive()
-        self._take_over_dead()
+        self._take_over_dead(between_ticks=True)
         self._measure_waiting()
-        self._launch_ready(result)
-        self._apply_outcomes(result)
-        self._clean_up(result)
+        for phase in (self._launch_ready, self._apply_outcomes, self._clean_up):
+            phase(result)
+            if self._took_over:
+                # Its launches would wait for the rest of this tick (the outcomes of a whole
+                # stage, maybe): the next tick starts at once, with them.
+                self._took_over = False
+                self.wake.set()
+                break
         return result
 
     def _measure_waiting(self) -> None:
@@ -213,22 +223,37 @@ class Reconciler:
                 wakeup.liveness_hold(cursor, self.name)
             self._alive_on = connection.connection
 
-    def _take_over_dead(self) -> None:
-        """End the claims of reconcilers that are gone (their liveness lock is free), so this
-        tick does their work now rather than after their leases. Between ticks this one holds
-        no claim: any under its own name was left by a tick that failed (the database went
-        away), and ends too."""
+    def _take_over_dead(self, *, between_ticks: bool = False) -> int:
+        """End the claims of reconcilers that are gone (their liveness lock is free), so their
+        work is done now rather than after their leases; within a tick at most once a
+        TAKEOVER_CHECK_SECONDS. Between ticks this one holds no claim: any under its own name
+        was left by a tick that failed (the database went away), and ends too. Returns how
+        many rows came free."""
+        now = time.monotonic()
+        if not between_ticks and now - self._owners_checked_at < TAKEOVER_CHECK_SECONDS:
+            return 0
+        self._owners_checked_at = now
         owners = deployments_claims_held_by()
         others = owners - {self.name}
-        ended = (others - wakeup.reconcilers_alive(others)) | (owners & {self.name})
-        if ended:
-            claims_taken_over.inc(deployments_take_over(owners=ended))
+        ended = others - wakeup.reconcilers_alive(others)
+        if between_ticks:
+            ended |= owners & {self.name}
+        taken = deployments_take_over(owners=ended)
+        claims_taken_over.inc(taken)
+        return taken
 
-    def _renew(self, token: uuid.UUID, *, force: bool = False) -> None:
+    def _between_claims(self) -> bool:
+        """Whether to go on claiming in this tick: not once a dead reconciler's claims came
+        free (the next tick starts with them)."""
+        if self._take_over_dead():
+            self._took_over = True
+        return not (self._took_over or self.stop.is_set())
+
+    def _renew(self, token: uuid.UUID) -> None:
         """Keep the lease of the claim in hand from running out while the work goes on: a
         third of the lease at most passes between renewals."""
         now = time.monotonic()
-        if force or now - self._renewed_at >= self.lease.total_seconds() / 3:
+        if now - self._renewed_at >= self.lease.total_seconds() / 3:
             deployments_claim_renew(token=token, lease=self.lease)
             self._renewed_at = now
 
@@ -269,7 +294,7 @@ class Reconciler:
     def _each_claim(self, rows: QuerySet[Deployment], *, limit: int) -> Iterator[list[Deployment]]:
         """Claims of `rows` one after another until none is left: every ready row once a tick."""
         after = 0
-        while not self.stop.is_set():
+        while self._between_claims():
             claimed = self._claim(rows.filter(pk__gt=after), limit=limit)
             if not claimed:
                 return
@@ -294,7 +319,7 @@ class Reconciler:
         # A claim is as large as the launches in flight at once (a reconciler that dies holds no
         # more rows than it was working on), taken from the next few ready rows that are free.
         start = 0
-        while start < len(ready) and not self.stop.is_set():
+        while start < len(ready) and self._between_claims():
             window = ready[start : start + LAUNCH_WINDOW * self.workers]
             # Still pending and current: a cancel or a switch may have come in between.
             rows = Deployment.objects.current().filter(
@@ -320,7 +345,10 @@ class Reconciler:
 
     def _create_jobs(self, deployments: list[Deployment]) -> dict[int, BaseException | None]:
         """Create the deployments' Jobs, in parallel; what went wrong with each, if anything.
-        Even one goes to the pool: this thread renews the claim's lease meanwhile."""
+        Even one goes to the pool, and this thread renews the claim's lease meanwhile; with
+        a single worker, the lease outlasts a launch (2 x DEPLOY_KUBERNETES_TIMEOUT)."""
+        if self.workers == 1:
+            return {d.pk: _create(self.executor, d) for d in deployments}
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reconciler-launch")
         futures = {
@@ -391,7 +419,12 @@ class Reconciler:
             return
         rows = Deployment.objects.filter(pk__in=list(ended), status=DeploymentStatus.RUNNING)
         for claimed in self._each_claim(rows, limit=self.batch_size):
-            for deployment in claimed:
+            for i, deployment in enumerate(claimed):
+                if i and not self._between_claims():
+                    # Not applied: they are the next tick's, this one's or another's.
+                    rest = [d.pk for d in claimed[i:]]
+                    deployments_release(deployment_ids=rest, token=deployment.claim_token)
+                    return
                 self._apply_outcome(deployment, ended[deployment.pk], result)
                 self._renew(deployment.claim_token)
 
