@@ -50,7 +50,7 @@ from bench.rollout import (
     wait_for,
     write_section,
 )
-from tests.deployments.kube_fake import FakeKubernetes
+from kube_fake import FakeKubernetes
 
 BASELINE = "7d51728"  # main before issue 20
 BEGIN, END = "<!-- bench-failover:begin -->", "<!-- bench-failover:end -->"

@@ -2,11 +2,6 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class Environment(models.TextChoices):
-    PRE = "pre", _("Pre")
-    PROD = "prod", _("Prod")
-
-
 class DeploymentStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     RUNNING = "running", _("Running")
@@ -16,8 +11,3 @@ class DeploymentStatus(models.TextChoices):
 
 
 UNFINISHED_DEPLOYMENT_STATUSES = [DeploymentStatus.PENDING, DeploymentStatus.RUNNING]
-FINISHED_DEPLOYMENT_STATUSES = [
-    DeploymentStatus.SUCCEEDED,
-    DeploymentStatus.FAILED,
-    DeploymentStatus.CANCELLED,
-]

@@ -4,9 +4,11 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from applications.choices import Environment
+from applications.locks import applications_lock
 from builds.choices import BuildStatus
 from builds.models import BuildImage
-from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environment
+from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
 from deployments.wakeup import reconcilers_wake
@@ -16,7 +18,7 @@ from utilities.transactions import retry_on_conflict
 from .. import locks
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 from ..history import history_batch_created, history_stage
-from ..models import Application, Batch, ReleaseApp
+from ..models import Batch, ReleaseApp
 from .outcomes import batch_settle
 
 logger = logging.getLogger(__name__)
@@ -58,12 +60,7 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
         with transaction.atomic(durable=True):
             # Locked like ingestion locks them, so no build of these apps lands between
             # choosing the tags below and this batch becoming visible to detection.
-            applications = {
-                a.name: a
-                for a in Application.objects.select_for_update(no_key=True)
-                .filter(name__in=names)
-                .order_by("pk")
-            }
+            applications = {a.name: a for a in applications_lock(names=names)}
             if unknown := [n for n in names if n not in applications]:
                 raise DomainError(
                     "unknown_app",

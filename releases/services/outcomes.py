@@ -6,7 +6,8 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from deployments.choices import DeploymentStatus, Environment
+from applications.choices import Environment
+from deployments.choices import DeploymentStatus
 from deployments.models import CLAIM_FIELDS, Deployment
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict

@@ -4,9 +4,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from applications.choices import Environment
 from builds.choices import BuildStatus
 from builds.models import Build
-from deployments.choices import Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create
 from utilities.errors import DomainError
@@ -40,7 +40,8 @@ def switch_version(
 ) -> SwitchResult:
     """Switch a release to another tag (by default its latest), if and only if it is safe.
 
-    Checks run in a fixed order and the first failure answers (see SPEC §5); a switch whose
+    Checks run in a fixed order (permission, already there, expected tag, known tag, batch
+    open, batch waiting, nothing deploying) and the first failure answers; a switch whose
     effect already holds answers `changed=False`. Locks batch -> release -> deployments, so a
     switch and a stage start on one batch never interleave. The superseded Jobs are deleted
     after commit.

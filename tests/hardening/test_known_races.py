@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 
 import releases.services.batches as batches_module
+from applications.models import Application
 from builds.models import Build, BuildImage
-from releases.models import Application, ReleaseApp
+from releases.models import ReleaseApp
 from releases.services import create_batch
 from releases.services.batches import AppChoice
 from tests.deployments.conftest import cluster  # noqa: F401 (fixture: the fake Kubernetes API)
@@ -151,9 +152,9 @@ def test_the_moment_an_outcome_commits_its_deployment_is_no_longer_claimed(
     """The flaky watch test: the batch reached prod_waiting with the last outcome's commit,
     while the reconciler still held the claims of the outcomes it had applied, and ended them
     only after its whole claim. Whoever looks right after a commit sees the truth."""
-    from deployments import reconciler as reconciler_module
     from deployments.models import Deployment
-    from deployments.reconciler import Reconciler
+    from releases import reconciler as reconciler_module
+    from releases.reconciler import Reconciler
 
     batch = _reconciler_batch(["api", "web"])
     reconciler = Reconciler()
@@ -188,7 +189,7 @@ def test_a_reconciler_woken_after_its_claim_was_taken_over_writes_nothing_over_t
 
     from deployments.executors.kubernetes import KubernetesExecutor
     from deployments.models import Deployment
-    from deployments.reconciler import Reconciler
+    from releases.reconciler import Reconciler
 
     class Pausing(KubernetesExecutor):
         def __init__(self):

@@ -50,15 +50,26 @@ from django.db import connection, connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from releases.choices import BatchStatus
-from releases.services import apply_deployment_outcome
-
-from . import wakeup
-from .choices import DeploymentStatus, Environment
-from .executors import Executor, JobState, JobStatus, PermanentJobError, RunningJob, get_executor
-from .metrics import claims_lost, claims_taken_over, job_operations, outcome_delay, work_waiting
-from .models import Deployment
-from .services import (
+from applications.choices import Environment
+from deployments import wakeup
+from deployments.choices import DeploymentStatus
+from deployments.executors import (
+    Executor,
+    JobState,
+    JobStatus,
+    PermanentJobError,
+    RunningJob,
+    get_executor,
+)
+from deployments.metrics import (
+    claims_lost,
+    claims_taken_over,
+    job_operations,
+    outcome_delay,
+    work_waiting,
+)
+from deployments.models import Deployment
+from deployments.services import (
     deployment_jobs_cleanup,
     deployment_retry_later,
     deployments_claim_renew,
@@ -69,6 +80,9 @@ from .services import (
     deployments_release,
     deployments_take_over,
 )
+
+from .choices import BatchStatus
+from .services import apply_deployment_outcome
 
 logger = logging.getLogger(__name__)
 
