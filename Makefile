@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-rollout bench-api bench-informer soak install messages
+.PHONY: run test lint bench bench-rollout bench-api bench-informer bench-failover soak install messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,13 @@ bench-api: $(STAMP)
 
 bench-informer: $(STAMP)
 	scripts/ensure-postgres $(BIN)/python -m bench.informer_memory --baseline $(BENCH_BASELINE)
+
+# A reconciler SIGKILLed mid-launch (100 apps): main before issue 20 (BENCH_FAILOVER_BASELINE)
+# next to this tree. About 4 minutes (the baseline waits out its 120 s lease); writes
+# bench/results/failover.json and the "Reconciler failover" section of docs/performance.md.
+BENCH_FAILOVER_BASELINE ?= 7d51728
+bench-failover: $(STAMP)
+	scripts/ensure-postgres $(BIN)/python -m bench.failover --baseline $(BENCH_FAILOVER_BASELINE) $(BENCH_FAILOVER_ARGS)
 
 # The concurrency and fault tests at higher counts (override any of the variables), without the per-test
 # timeout of `make test`.

@@ -401,9 +401,14 @@ def integrity(fake: FakeKubernetes, db: Database) -> dict:
         "OR old_finished IS DISTINCT FROM new_finished) GROUP BY 1 HAVING count(*) > 1",
         list(FINAL),
     )
+    created_again = sum(1 for n in creates.values() if n > 1)
     return {
         "jobs_created": sum(1 for n in creates.values() if n),
-        "launched_twice": sum(1 for n in creates.values() if n > 1) + len(runs),
+        "launched_twice": created_again + len(runs),
+        # The two halves of it: a second create request (answered 409 by the API server), and
+        # a deployment moved to running twice.
+        "created_again": created_again,
+        "started_twice": len(runs),
         "outcomes_twice": len(outcomes),
     }
 

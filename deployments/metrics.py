@@ -26,3 +26,16 @@ watch_restarts = Counter(
     "stream; retried with backoff), resync (the periodic full list).",
     ["reason"],
 )
+
+claims_taken_over = Counter(
+    "releasetrain_reconciler_claims_taken_over_total",
+    "Deployment rows whose claim this reconciler ended because its owner was gone (its "
+    "liveness lock free), so their work went on at once instead of after the lease.",
+)
+
+claims_lost = Counter(
+    "releasetrain_reconciler_claims_lost_total",
+    "Deployment rows this reconciler found taken over when it came to write its work (it was "
+    "paused past its lease, or seen dead): nothing was written, by work (launch, outcome).",
+    ["work"],
+)

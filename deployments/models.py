@@ -17,6 +17,10 @@ FAILED_ATTEMPT = Q(status=DeploymentStatus.FAILED) | Q(
 )
 
 
+# What `Deployment.end_claim` writes.
+CLAIM_FIELDS = ["claimed_by", "claimed_until", "claim_token", "attempts", "next_attempt_at"]
+
+
 class DeploymentQuerySet(models.QuerySet):
     def current(self):
         return self.filter(superseded_at__isnull=True)
@@ -89,10 +93,13 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
     )
     cleanup_pending = models.BooleanField(_("Job cleanup pending"), default=False)
     # A reconciler's lease on this row while it talks to the executor outside any transaction:
-    # others skip the row until the lease runs out, so a live reconciler's work is never
-    # duplicated and a crashed one's is picked up once the lease expires.
+    # others skip the row until the lease runs out (or, on PostgreSQL, until its owner is seen
+    # dead: see deployments/wakeup.py), so a live reconciler's work is never duplicated and a
+    # dead one's is taken over. Every write of a claim checks its token: a reconciler that
+    # paused past its lease and wakes after a takeover writes nothing over the new owner.
     claimed_by = models.CharField(_("claimed by"), max_length=100, blank=True, default="")
     claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    claim_token = models.UUIDField(_("claim token"), null=True, blank=True)
     # A launch or Job deletion that failed rests until `next_attempt_at`, longer after each
     # failure in a row (`attempts`), so work that keeps failing never holds up work that is ready.
     attempts = models.PositiveIntegerField(_("failed attempts"), default=0)
@@ -133,6 +140,12 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 fields=["id"], condition=Q(cleanup_pending=True), name="deployment_cleanup_idx"
             ),
+            # The owners of the claims held right now, looked at for dead ones on every tick.
+            models.Index(
+                fields=["claimed_by"],
+                condition=Q(claimed_until__isnull=False),
+                name="deployment_claimed_idx",
+            ),
             models.Index(fields=["environment", "status"], name="deployment_env_status_idx"),
             # What runs where (releases/overview.py): an app's newest deployments per environment,
             # its newest success and its newest failed attempt, each one index probe.
@@ -167,6 +180,15 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
             self.cancel(at=at)
         elif self.job_name:
             self.cleanup_pending = True
+
+    def end_claim(self) -> None:
+        """No reconciler holds the row any more, after work that succeeded: its failure count
+        starts again. The fields are CLAIM_FIELDS."""
+        self.claimed_by = ""
+        self.claimed_until = None
+        self.claim_token = None
+        self.attempts = 0
+        self.next_attempt_at = None
 
     @transition(field=status, source=DeploymentStatus.PENDING, target=DeploymentStatus.RUNNING)
     def start(self, *, at) -> None:

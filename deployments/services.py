@@ -1,6 +1,8 @@
 import logging
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -13,7 +15,7 @@ from utilities.budget import TimeBudget, request_budget
 from .choices import DeploymentStatus
 from .executors import Executor, get_executor
 from .metrics import job_operations
-from .models import Deployment
+from .models import CLAIM_FIELDS, Deployment
 from .wakeup import reconcilers_wake
 
 logger = logging.getLogger(__name__)
@@ -76,15 +78,15 @@ def _jobs_cleanup_then_wake(*, deployment_ids: list[int], budget: TimeBudget) ->
 def deployment_jobs_cleanup(
     *,
     deployment_ids: list[int],
-    claimed_by: str = "",
+    token: UUID | None = None,
     budget: TimeBudget | None = None,
     executor: Executor | None = None,
 ) -> list[int]:
     """Delete the Jobs of these deployments; returns the ids whose Job is now gone.
 
     Runs outside any transaction. A failure leaves `cleanup_pending` set, so the reconciler
-    retries it; nothing that already committed is undone. `claimed_by` names the reconciler
-    that holds these rows' claim, if the caller is one. No deletion starts once `budget` is
+    retries it; nothing that already committed is undone. `token` is the claim on these rows
+    that the caller holds, if it is a reconciler. No deletion starts once `budget` is
     spent. `executor` is the caller's own, if it has one.
     """
     executor = executor or get_executor()
@@ -117,8 +119,8 @@ def deployment_jobs_cleanup(
         # flight when the batch was cancelled), so a delete that ran ahead of the create does
         # not settle it: the flag stays for the reconciler, which deletes again after its claim.
         free = Deployment.objects.unclaimed()
-        if claimed_by:
-            free |= Deployment.objects.filter(claimed_by=claimed_by)
+        if token:
+            free |= Deployment.objects.filter(claim_token=token)
         if not free.filter(pk=deployment.pk).update(cleanup_pending=False):
             logger.info(
                 "job_delete_deferred",
@@ -150,45 +152,54 @@ def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace:
     return deployment.status
 
 
-def deployments_mark_running(*, deployments: list[Deployment], claimed_by: str) -> list[int]:
-    """Record that these deployments' Jobs exist, in one transaction; `claimed_by`'s claim on
-    each that runs ends in it. Their Job names were recorded when they were claimed. Returns
-    the ids of those cancelled while their Job was being created: those Jobs are to be
-    deleted, and stay claimed for it.
+@dataclass(frozen=True)
+class LaunchesRecorded:
+    # Cancelled while their Job was being created: those Jobs are to be deleted, and the rows
+    # stay claimed for it.
+    cancelled: list[int]
+    # No longer this claim's (taken over while the reconciler was paused): nothing was written.
+    lost: list[int]
+
+
+def deployments_mark_running(*, deployments: list[Deployment], token: UUID) -> LaunchesRecorded:
+    """Record that these deployments' Jobs exist, in one transaction, and end the claim `token`
+    on each that runs. Their Job names were recorded when they were claimed. Rows the claim no
+    longer holds are left to their new owner.
 
     Each row goes through its `start` transition; what the transitions did is then written in
-    two set-based UPDATEs, because the same values go to every row (a `save()` per row, or
+    one set-based UPDATE, because the same values go to every row (a `save()` per row, or
     `bulk_update`'s CASE per row and field, costs a launch of hundreds of Jobs seconds).
     """
     now = timezone.now()
     ids = [d.pk for d in deployments]
     with transaction.atomic(durable=True):
         # Deployment rows only, in pk order, like every workflow's last level of locks.
-        rows = list(Deployment.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        rows = list(
+            Deployment.objects.select_for_update()
+            .filter(pk__in=ids, claim_token=token)
+            .order_by("pk")
+        )
         # Each row written by one UPDATE (see deployments_record_claim for why), grouped by
-        # what changes: started and freed, started (another's claim now), freed only.
-        groups: dict[tuple[bool, bool], list[int]] = {}
+        # what changes: started and freed, or freed only (running already, or finished).
+        groups: dict[bool, list[int]] = {}
         for deployment in rows:
             started = deployment.status == DeploymentStatus.PENDING
             if started:
                 deployment.start(at=now)
-            freed = (
-                deployment.claimed_by == claimed_by
-                and deployment.status != DeploymentStatus.CANCELLED
-            )
-            if started or freed:
-                groups.setdefault((started, freed), []).append(deployment.pk)
-        for (started, freed), pks in groups.items():
+            if deployment.status != DeploymentStatus.CANCELLED:
+                groups.setdefault(started, []).append(deployment.pk)
+        for started, pks in groups.items():
             values = {"status": DeploymentStatus.RUNNING, "started_at": now} if started else {}
-            if freed:
-                values |= {"claimed_by": "", "claimed_until": None}
-                values |= {"attempts": 0, "next_attempt_at": None}
-            Deployment.objects.filter(pk__in=pks).update(**values)
-    return [d.pk for d in rows if d.status == DeploymentStatus.CANCELLED]
+            Deployment.objects.filter(pk__in=pks).update(**values, **_CLAIM_ENDED)
+    held = {d.pk for d in rows}
+    return LaunchesRecorded(
+        cancelled=[d.pk for d in rows if d.status == DeploymentStatus.CANCELLED],
+        lost=[pk for pk in ids if pk not in held],
+    )
 
 
 def deployments_record_claim(
-    *, deployments: list[Deployment], claimed_by: str, lease: timedelta
+    *, deployments: list[Deployment], claimed_by: str, token: UUID, lease: timedelta
 ) -> None:
     """Write a claim on these rows (locked by the caller) and their Job names, one UPDATE for
     all of them. Each row is written once in the claim's transaction: a second UPDATE of a row
@@ -202,6 +213,7 @@ def deployments_record_claim(
             Deployment.objects.filter(pk=d.pk).update(
                 claimed_by=claimed_by,
                 claimed_until=ExpressionWrapper(Now() + lease, output_field=DateTimeField()),
+                claim_token=token,
                 job_name=d.job_name,
                 job_namespace=d.job_namespace,
             )
@@ -210,13 +222,54 @@ def deployments_record_claim(
     with connection.cursor() as cursor:
         # The database's clock, for every reconciler alike: host clocks may drift apart.
         cursor.execute(
-            f"UPDATE {table} AS d SET claimed_by = %s, "
+            f"UPDATE {table} AS d SET claimed_by = %s, claim_token = %s, "
             "claimed_until = statement_timestamp() + %s, "
             "job_name = v.name, job_namespace = v.namespace "
             f"FROM (VALUES {rows}) AS v(id, name, namespace) WHERE d.id = v.id",
-            [claimed_by, lease]
+            [claimed_by, token, lease]
             + [value for d in deployments for value in (d.pk, d.job_name, d.job_namespace)],
         )
+
+
+def deployments_claim_renew(*, token: UUID, lease: timedelta) -> int:
+    """Extend the lease of the rows claim `token` still holds; returns how many. Rows a
+    workflow has locked right now are skipped (renewed next time) rather than waited for: a
+    renewal never holds up, nor deadlocks with, a workflow."""
+    if connection.vendor != "postgresql":
+        return Deployment.objects.filter(claim_token=token).update(
+            claimed_until=ExpressionWrapper(Now() + lease, output_field=DateTimeField())
+        )
+    table = connection.ops.quote_name(Deployment._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET claimed_until = statement_timestamp() + %s WHERE id IN "
+            f"(SELECT id FROM {table} WHERE claim_token = %s FOR UPDATE SKIP LOCKED)",
+            [lease, token],
+        )
+        return cursor.rowcount
+
+
+def deployments_claims_held_by() -> set[str]:
+    """The reconcilers that hold a claim whose lease has not run out."""
+    return set(
+        Deployment.objects.filter(claimed_until__gte=Now())
+        .values_list("claimed_by", flat=True)
+        .distinct()
+    )
+
+
+def deployments_take_over(*, owners: set[str]) -> int:
+    """End the claims of these reconcilers, seen dead, so that the next claim takes their work
+    at once instead of after their leases. Their tokens go with them: should one of them still
+    be alive after all, its writes of those claims change nothing. Returns how many rows."""
+    if not owners:
+        return 0
+    taken = _end_claims(Deployment.objects.filter(claimed_by__in=owners), attempts_too=False)
+    if taken:
+        logger.warning(
+            "reconciler_claims_taken_over", extra={"owners": sorted(owners), "rows": taken}
+        )
+    return taken
 
 
 def deployments_mark_orphaned(*, jobs: list[tuple[str, str]]) -> list[int]:
@@ -238,18 +291,23 @@ def deployments_mark_orphaned(*, jobs: list[tuple[str, str]]) -> list[int]:
     return ids
 
 
-def deployments_release(*, deployment_ids: list[int], claimed_by: str) -> None:
-    """End `claimed_by`'s claim on these rows after work that succeeded; their failure count
+def deployments_release(*, deployment_ids: list[int], token: UUID) -> None:
+    """End the claim `token` on these rows after work that succeeded; their failure count
     starts again."""
-    if not deployment_ids:
-        return
-    _update_in_pk_order(
-        Deployment.objects.filter(pk__in=deployment_ids, claimed_by=claimed_by),
-        claimed_by="",
-        claimed_until=None,
-        attempts=0,
-        next_attempt_at=None,
-    )
+    if deployment_ids:
+        _end_claims(Deployment.objects.filter(pk__in=deployment_ids, claim_token=token))
+
+
+# What `Deployment.end_claim` writes, for set-based UPDATEs.
+_CLAIM_ENDED = {field: Deployment._meta.get_field(field).get_default() for field in CLAIM_FIELDS}
+
+
+def _end_claims(rows, *, attempts_too: bool = True) -> int:
+    values = dict(_CLAIM_ENDED)
+    if not attempts_too:
+        # A takeover: the work did not succeed, the failures so far still count.
+        del values["attempts"], values["next_attempt_at"]
+    return _update_in_pk_order(rows, **values)
 
 
 def _update_in_pk_order(rows, **values) -> int:
@@ -261,8 +319,8 @@ def _update_in_pk_order(rows, **values) -> int:
         return Deployment.objects.filter(pk__in=ids).update(**values)
 
 
-def deployment_retry_later(*, deployment: Deployment, claimed_by: str) -> timedelta:
-    """End `claimed_by`'s claim after a failed attempt; the row rests before the next one,
+def deployment_retry_later(*, deployment: Deployment, token: UUID) -> timedelta:
+    """End the claim `token` after a failed attempt; the row rests before the next one,
     twice as long after each failure in a row, up to DEPLOY_RETRY_MAX_SECONDS. Returns the pause."""
     pause = timedelta(
         seconds=min(
@@ -271,9 +329,10 @@ def deployment_retry_later(*, deployment: Deployment, claimed_by: str) -> timede
         )
     )
     # The database's clock, like the lease's: host clocks may drift apart.
-    Deployment.objects.filter(pk=deployment.pk, claimed_by=claimed_by).update(
+    Deployment.objects.filter(pk=deployment.pk, claim_token=token).update(
         claimed_by="",
         claimed_until=None,
+        claim_token=None,
         attempts=deployment.attempts + 1,
         next_attempt_at=ExpressionWrapper(Now() + pause, output_field=DateTimeField()),
     )

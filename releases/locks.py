@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from deployments.models import Deployment
 from utilities.errors import DomainError
 
+from .choices import OPEN_BATCH_STATUSES
 from .models import Batch, Hold, ReleaseApp
 
 quote_name = connection.ops.quote_name
@@ -85,6 +86,17 @@ def open_releases_of_applications_lock_sql() -> str:
         f"SELECT r.id FROM {release} r JOIN {batch} b ON b.id = r.batch_id "
         "WHERE r.application_id = ANY(%(apps)s) AND b.status = ANY(%(open)s) "
         "ORDER BY r.id FOR UPDATE OF r"
+    )
+
+
+def open_releases_of_applications_lock(*, application_ids) -> list[int]:
+    """The same releases as `open_releases_of_applications_lock_sql`, locked the same way, for
+    databases without arrays (SQLite: the demo)."""
+    return list(
+        ReleaseApp.objects.select_for_update(of=("self",))
+        .filter(application_id__in=list(application_ids), batch__status__in=OPEN_BATCH_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 

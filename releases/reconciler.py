@@ -15,9 +15,14 @@ state comes from the executor's watch (`job_states`), and only a finished one is
 Any number of reconcilers may run side by side:
 
 - Rows are claimed in short transactions (`SELECT ... FOR UPDATE SKIP LOCKED`) that record a
-  lease (`claimed_by`, `claimed_until`); the executor is called after that commit, never
-  inside a transaction. Others skip leased rows, so a live reconciler's work is never
-  duplicated, and a crashed one's rows come free when the lease runs out.
+  lease (`claimed_by`, `claimed_until`) and a token; the executor is called after that commit,
+  never inside a transaction. Others skip leased rows, so a live reconciler's work is never
+  duplicated. The lease is short and renewed while the work is in hand.
+- A dead reconciler's claims are taken over at once: each tick looks at the owners of the
+  claims held, and ends those of owners whose liveness lock is free (see `wakeup.py`): the
+  process died or lost the database. A lease that ran out frees its rows anyway (a paused
+  process, or SQLite, which has no such locks). Every write of a claim checks its token, so a
+  reconciler that wakes after its claim was taken over writes nothing over the new owner.
 - A launch records the Job's name before the Job exists ("pending with a job_name": a launch
   in flight, which blocks switches and makes a cancel delete the Job). Names are
   deterministic, so a launch repeated after a crash finds the Job (409) instead of making
@@ -36,12 +41,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -56,15 +61,24 @@ from deployments.executors import (
     RunningJob,
     get_executor,
 )
-from deployments.metrics import job_operations, outcome_delay, work_waiting
+from deployments.metrics import (
+    claims_lost,
+    claims_taken_over,
+    job_operations,
+    outcome_delay,
+    work_waiting,
+)
 from deployments.models import Deployment
 from deployments.services import (
     deployment_jobs_cleanup,
     deployment_retry_later,
+    deployments_claim_renew,
+    deployments_claims_held_by,
     deployments_mark_orphaned,
     deployments_mark_running,
     deployments_record_claim,
     deployments_release,
+    deployments_take_over,
 )
 
 from . import locks
@@ -83,6 +97,8 @@ ORPHAN_CHECK_SECONDS = 60.0
 LAUNCH_WINDOW = 4
 # Past the moment a hold ends or starts before the tick that sees it, so that tick finds it so.
 HOLD_CHANGE_MARGIN_SECONDS = 0.05
+# How often, at most, a busy tick looks for dead reconcilers' claims between its own claims.
+TAKEOVER_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -150,13 +166,23 @@ class Reconciler:
         self._hold_change = None
         self._waiting_measured_at = -WAITING_SAMPLE_SECONDS
         self._orphans_checked_at = -ORPHAN_CHECK_SECONDS
+        # Whose session holds this reconciler's liveness lock: the LISTEN connection's once
+        # `run` listens, else the database connection it ticks on.
+        self._listening = False
+        self._alive_on = None
+        # When (time.monotonic()) the lease of the claim in hand was last written.
+        self._renewed_at = 0.0
+        self._owners_checked_at = -TAKEOVER_CHECK_SECONDS
+        # Set when a dead reconciler's claims came free in the middle of a tick.
+        self._took_over = False
 
     # --- the loop ---
 
     def run(self, *, interval: float) -> None:
         """Tick when woken and at least every `interval` seconds, until `stop` is set."""
         self.executor.watch(on_change=self.wake.set, stop=self.stop)
-        if not wakeup.listen(wake=self.wake, stop=self.stop):
+        self._listening = wakeup.listen(wake=self.wake, stop=self.stop, name=self.name)
+        if not self._listening:
             # Nothing will wake us (SQLite): look for work often; an idle tick is a few reads.
             interval = min(interval, settings.DEPLOY_RECONCILER_POLL_SECONDS)
         try:
@@ -204,11 +230,18 @@ class Reconciler:
 
     def tick(self) -> TickResult:
         result = TickResult()
+        self._stay_alive()
+        self._take_over_dead(between_ticks=True)
         self._measure_waiting()
         self._hold_change = Hold.objects.next_change()
-        self._launch_ready(result)
-        self._apply_outcomes(result)
-        self._clean_up(result)
+        for phase in (self._launch_ready, self._apply_outcomes, self._clean_up):
+            phase(result)
+            if self._took_over:
+                # Its launches would wait for the rest of this tick (the outcomes of a whole
+                # stage, maybe): the next tick starts at once, with them.
+                self._took_over = False
+                self.wake.set()
+                break
         return result
 
     def _measure_waiting(self) -> None:
@@ -220,6 +253,53 @@ class Reconciler:
         self._waiting_measured_at = now
         cleanups = Deployment.objects.filter(cleanup_pending=True).unclaimed().due()
         work_waiting.labels(kind="cleanup").set(cleanups.count())
+
+    # --- liveness ---
+
+    def _stay_alive(self) -> None:
+        """Hold this reconciler's liveness lock on its own connection when nothing listens
+        for it (`--once`, or ticks driven by hand): without it, its claims look dead."""
+        if self._listening or connection.vendor != "postgresql":
+            return
+        connection.ensure_connection()
+        if connection.connection is not self._alive_on:  # a new session: the lock went with it
+            with connection.cursor() as cursor:
+                wakeup.liveness_hold(cursor, self.name)
+            self._alive_on = connection.connection
+
+    def _take_over_dead(self, *, between_ticks: bool = False) -> int:
+        """End the claims of reconcilers that are gone (their liveness lock is free), so their
+        work is done now rather than after their leases; within a tick at most once a
+        TAKEOVER_CHECK_SECONDS. Between ticks this one holds no claim: any under its own name
+        was left by a tick that failed (the database went away), and ends too. Returns how
+        many rows came free."""
+        now = time.monotonic()
+        if not between_ticks and now - self._owners_checked_at < TAKEOVER_CHECK_SECONDS:
+            return 0
+        self._owners_checked_at = now
+        owners = deployments_claims_held_by()
+        others = owners - {self.name}
+        ended = others - wakeup.reconcilers_alive(others)
+        if between_ticks:
+            ended |= owners & {self.name}
+        taken = deployments_take_over(owners=ended)
+        claims_taken_over.inc(taken)
+        return taken
+
+    def _between_claims(self) -> bool:
+        """Whether to go on claiming in this tick: not once a dead reconciler's claims came
+        free (the next tick starts with them)."""
+        if self._take_over_dead():
+            self._took_over = True
+        return not (self._took_over or self.stop.is_set())
+
+    def _renew(self, token: uuid.UUID) -> None:
+        """Keep the lease of the claim in hand from running out while the work goes on: a
+        third of the lease at most passes between renewals."""
+        now = time.monotonic()
+        if now - self._renewed_at >= self.lease.total_seconds() / 3:
+            deployments_claim_renew(token=token, lease=self.lease)
+            self._renewed_at = now
 
     # --- claiming ---
 
@@ -244,8 +324,10 @@ class Reconciler:
             )
             if not deployments:
                 return []
+            token = uuid.uuid4()
             for deployment in deployments:
                 deployment.claimed_by = self.name
+                deployment.claim_token = token
                 if assign_job and not deployment.job_name:
                     # Recorded before the Job exists: from here on a cancel deletes it. A config
                     # that can never launch leaves it unnamed; the launch then fails it.
@@ -253,14 +335,15 @@ class Reconciler:
                         target = self.executor.job_target(deployment)
                         deployment.job_name, deployment.job_namespace = target
             deployments_record_claim(
-                deployments=deployments, claimed_by=self.name, lease=self.lease
+                deployments=deployments, claimed_by=self.name, token=token, lease=self.lease
             )
+        self._renewed_at = time.monotonic()
         return deployments
 
     def _each_claim(self, rows: QuerySet[Deployment], *, limit: int) -> Iterator[list[Deployment]]:
         """Claims of `rows` one after another until none is left: every ready row once a tick."""
         after = 0
-        while not self.stop.is_set():
+        while self._between_claims():
             claimed = self._claim(rows.filter(pk__gt=after), limit=limit)
             if not claimed:
                 return
@@ -268,7 +351,7 @@ class Reconciler:
             yield claimed
 
     def _retry_later(self, deployment: Deployment) -> timedelta:
-        pause = deployment_retry_later(deployment=deployment, claimed_by=self.name)
+        pause = deployment_retry_later(deployment=deployment, token=deployment.claim_token)
         heapq.heappush(self._retries, time.monotonic() + pause.total_seconds())
         return pause
 
@@ -285,7 +368,7 @@ class Reconciler:
         # A claim is as large as the launches in flight at once (a reconciler that dies holds no
         # more rows than it was working on), taken from the next few ready rows that are free.
         start = 0
-        while start < len(ready) and not self.stop.is_set():
+        while start < len(ready) and self._between_claims():
             window = ready[start : start + LAUNCH_WINDOW * self.workers]
             # Still pending and current: a cancel or a switch may have come in between (and a
             # hold: the claim looks).
@@ -311,14 +394,19 @@ class Reconciler:
             self._launched(created, result)
 
     def _create_jobs(self, deployments: list[Deployment]) -> dict[int, BaseException | None]:
-        """Create the deployments' Jobs, in parallel; what went wrong with each, if anything."""
-        if self.workers == 1 or len(deployments) == 1:
+        """Create the deployments' Jobs, in parallel; what went wrong with each, if anything.
+        Even one goes to the pool, and this thread renews the claim's lease meanwhile; with
+        a single worker, the lease outlasts a launch (2 x DEPLOY_KUBERNETES_TIMEOUT)."""
+        if self.workers == 1:
             return {d.pk: _create(self.executor, d) for d in deployments}
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reconciler-launch")
         futures = {
             d.pk: self._pool.submit(_in_worker, _create, self.executor, d) for d in deployments
         }
+        token = deployments[0].claim_token
+        while wait(futures.values(), timeout=self.lease.total_seconds() / 3).not_done:
+            self._renew(token)
         return {pk: future.result() for pk, future in futures.items()}
 
     def _launch_failed(self, deployment: Deployment, error: Exception, result: TickResult) -> None:
@@ -326,11 +414,13 @@ class Reconciler:
         if isinstance(error, PermanentJobError):
             job_operations.labels(op="launch", result="rejected").inc()
             logger.error("job_launch_rejected", extra={**job, "error": str(error)})
-            apply_deployment_outcome(
-                deployment_id=deployment.pk, outcome=DeploymentStatus.FAILED, error=str(error)
+            outcome = apply_deployment_outcome(
+                deployment_id=deployment.pk,
+                outcome=DeploymentStatus.FAILED,
+                error=str(error),
+                claim_token=deployment.claim_token,
             )
-            deployments_release(deployment_ids=[deployment.pk], claimed_by=self.name)
-            result.finished += 1
+            result.finished += outcome.changed
             return
         job_operations.labels(op="launch", result="error").inc()
         pause = self._retry_later(deployment)
@@ -342,8 +432,15 @@ class Reconciler:
 
     def _launched(self, deployments: list[Deployment], result: TickResult) -> None:
         job_operations.labels(op="launch", result="ok").inc(len(deployments))
-        cancelled = set(deployments_mark_running(deployments=deployments, claimed_by=self.name))
+        recorded = deployments_mark_running(
+            deployments=deployments, token=deployments[0].claim_token
+        )
+        cancelled, lost = set(recorded.cancelled), set(recorded.lost)
+        if lost:
+            self._lost(lost, work="launch")
         for deployment in deployments:
+            if deployment.pk in lost:
+                continue
             if deployment.pk in cancelled:
                 # Cancelled (with its batch, or superseded) while the Job was being created.
                 logger.warning("job_launched_after_cancel", extra=_job_fields(deployment))
@@ -372,13 +469,17 @@ class Reconciler:
             return
         rows = Deployment.objects.filter(pk__in=list(ended), status=DeploymentStatus.RUNNING)
         for claimed in self._each_claim(rows, limit=self.batch_size):
-            applied = []
-            for deployment in claimed:
-                if self._apply_outcome(deployment, ended[deployment.pk], result):
-                    applied.append(deployment.pk)
-            deployments_release(deployment_ids=applied, claimed_by=self.name)
+            for i, deployment in enumerate(claimed):
+                if i and not self._between_claims():
+                    # Not applied: they are the next tick's, this one's or another's.
+                    rest = [d.pk for d in claimed[i:]]
+                    deployments_release(deployment_ids=rest, token=deployment.claim_token)
+                    return
+                self._apply_outcome(deployment, ended[deployment.pk], result)
+                self._renew(deployment.claim_token)
 
-    def _apply_outcome(self, deployment: Deployment, status: JobStatus, result: TickResult) -> bool:
+    def _apply_outcome(self, deployment: Deployment, status: JobStatus, result: TickResult) -> None:
+        """Apply one outcome; the claim on the row ends with it."""
         succeeded = status.state == JobState.SUCCEEDED
         try:
             # apply_deployment_outcome logs the outcome: one line per finished Job.
@@ -386,6 +487,7 @@ class Reconciler:
                 deployment_id=deployment.pk,
                 outcome=DeploymentStatus.SUCCEEDED if succeeded else DeploymentStatus.FAILED,
                 error="" if succeeded else status.detail or "Job failed.",
+                claim_token=deployment.claim_token,
             )
         except Exception as exc:
             result.errors += 1
@@ -393,13 +495,21 @@ class Reconciler:
                 "reconciler_error", extra={"deployment_id": deployment.pk, "error": repr(exc)}
             )
             self._retry_later(deployment)
-            return False
+            return
+        if outcome.claim_lost:
+            self._lost({deployment.pk}, work="outcome")
         if outcome.changed:
             result.finished += 1
             if status.finished_at is not None:
                 delay = (timezone.now() - status.finished_at).total_seconds()
                 outcome_delay.observe(max(delay, 0.0))
-        return True
+
+    def _lost(self, deployment_ids: set[int], *, work: str) -> None:
+        claims_lost.labels(work=work).inc(len(deployment_ids))
+        logger.warning(
+            "reconciler_claim_lost",
+            extra={"deployment_ids": sorted(deployment_ids), "work": work, "reconciler": self.name},
+        )
 
     # --- Job deletions ---
 
@@ -415,12 +525,16 @@ class Reconciler:
             self._delete_jobs(claimed, result)
 
     def _delete_jobs(self, claimed: list[Deployment], result: TickResult) -> None:
-        done = set(
-            deployment_jobs_cleanup(
-                deployment_ids=[d.pk for d in claimed], claimed_by=self.name, executor=self.executor
+        token = claimed[0].claim_token
+        done = set()
+        for deployment in claimed:  # one by one, renewing the lease in between
+            self._renew(token)
+            done.update(
+                deployment_jobs_cleanup(
+                    deployment_ids=[deployment.pk], token=token, executor=self.executor
+                )
             )
-        )
-        deployments_release(deployment_ids=list(done), claimed_by=self.name)
+        deployments_release(deployment_ids=list(done), token=token)
         result.cleaned += len(done)
         for deployment in claimed:
             if deployment.pk not in done:

@@ -245,8 +245,11 @@ DEPLOY_RECONCILER_LAUNCH_WORKERS = env.int("DEPLOY_RECONCILER_LAUNCH_WORKERS", d
 # in a row, at most MAX seconds.
 DEPLOY_RETRY_BASE_SECONDS = env.float("DEPLOY_RETRY_BASE_SECONDS", default=1.0)
 DEPLOY_RETRY_MAX_SECONDS = env.float("DEPLOY_RETRY_MAX_SECONDS", default=300.0)
-# How long a reconciler owns a row it works on; a crashed reconciler's rows free up after it.
-DEPLOY_RECONCILER_LEASE_SECONDS = env.float("DEPLOY_RECONCILER_LEASE_SECONDS", default=120.0)
+# How long a reconciler owns a row it works on, renewed every third of it while the work goes
+# on (at least 2 x DEPLOY_KUBERNETES_TIMEOUT). On PostgreSQL a dead reconciler's rows are taken
+# over at once (its liveness lock goes with its session); the lease frees the rows of one that
+# is alive but stuck (paused, a frozen VM), and is all there is on SQLite.
+DEPLOY_RECONCILER_LEASE_SECONDS = env.float("DEPLOY_RECONCILER_LEASE_SECONDS", default=30.0)
 # Rows claimed per transaction (launches, outcomes, cleanups); a tick goes on until no ready
 # work is left.
 DEPLOY_RECONCILER_BATCH = env.int("DEPLOY_RECONCILER_BATCH", default=100)

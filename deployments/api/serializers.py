@@ -53,7 +53,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         """The fields above, written out: DRF's per-field machinery (building a field object of
         every model field, then calling each) costs more than the rest of a status request.
-        `tests/api/test_releases.py` holds this equal to that machinery."""
+        `tests/releases/api/test_releases.py` holds this equal to that machinery."""
         d = instance
         config = d.config if self._may_see_env_values() else env_values_hidden(d.config)
         created_by = d.created_by

@@ -81,11 +81,11 @@ class KubernetesExecutor(Executor):
             raise ImproperlyConfigured("DEPLOY_KUBERNETES_WATCH_SECONDS must be at least 1.")
         if settings.DEPLOY_KUBERNETES_TIMEOUT <= 0:
             raise ImproperlyConfigured("DEPLOY_KUBERNETES_TIMEOUT must be positive (seconds).")
-        if settings.DEPLOY_RECONCILER_LEASE_SECONDS < 3 * settings.DEPLOY_KUBERNETES_TIMEOUT:
-            # A launch may take two calls (create, then a read after a 409) and must end
-            # before another reconciler may take the row over.
+        if settings.DEPLOY_RECONCILER_LEASE_SECONDS < 2 * settings.DEPLOY_KUBERNETES_TIMEOUT:
+            # The lease is renewed every third of it, but a Job deletion renews it only between
+            # calls: one call must end before another reconciler may take the row over.
             raise ImproperlyConfigured(
-                "DEPLOY_RECONCILER_LEASE_SECONDS must be at least 3 x DEPLOY_KUBERNETES_TIMEOUT."
+                "DEPLOY_RECONCILER_LEASE_SECONDS must be at least 2 x DEPLOY_KUBERNETES_TIMEOUT."
             )
         try:
             self._batch_api()

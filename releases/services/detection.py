@@ -4,18 +4,20 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from applications.models import Application
 from builds.metrics import builds_notified
 from builds.models import Build, BuildImage
 from builds.notifications import BuildNotification
+from builds.selectors import build_images_latest_first
 from builds.services import BuildRecord, build_record
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
 from ..choices import OPEN_BATCH_STATUSES
-from ..locks import open_releases_of_applications_lock_sql
+from ..locks import open_releases_of_applications_lock, open_releases_of_applications_lock_sql
 from ..metrics import new_tags_detected
 from ..models import ReleaseApp
 
@@ -120,6 +122,8 @@ def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[New
     application_ids = sorted(application_ids)
     if not application_ids:
         return []
+    if connection.vendor != "postgresql":
+        return _new_tags_detect_portable(build=build, application_ids=application_ids)
     with connection.cursor() as cursor:
         cursor.execute(
             _detect_sql(),
@@ -137,6 +141,48 @@ def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[New
             new_tags.append(NewTag(app=app, image_tag=image_tag, release_ids=[]))
         new_tags[-1].release_ids.append(release_id)
     return new_tags
+
+
+def _new_tags_detect_portable(*, build: Build, application_ids: list[int]) -> list[NewTag]:
+    """`new_tags_detect` in four ORM statements, for databases without arrays (the demo's
+    SQLite): the same releases, the same rule, the same answer."""
+    images = {
+        i.application_id: i
+        for i in BuildImage.objects.filter(build=build, application_id__in=application_ids)
+        .annotate(
+            latest_build_id=Subquery(
+                build_images_latest_first()
+                .filter(application=OuterRef("application"))
+                .values("build_id")[:1]
+            )
+        )
+        .select_related("application")
+    }
+    latest_here = [app_id for app_id, i in images.items() if i.latest_build_id == build.pk]
+    candidate_ids = open_releases_of_applications_lock(application_ids=latest_here)
+    changed = list(
+        ReleaseApp.objects.filter(pk__in=candidate_ids)
+        .exclude(latest_build=build)
+        .order_by("pk")
+        .values_list("pk", "application_id")
+    )
+    ReleaseApp.objects.filter(pk__in=[pk for pk, _ in changed]).update(
+        latest_image_tag=Subquery(
+            BuildImage.objects.filter(
+                build=build, application_id=OuterRef("application_id")
+            ).values("image_tag")[:1]
+        ),
+        latest_build=build,
+        latest_seen_at=timezone.now(),
+    )
+    new_tags: dict[int, NewTag] = {}
+    for release_id, app_id in changed:
+        image = images[app_id]
+        new_tags.setdefault(
+            app_id, NewTag(app=image.application.name, image_tag=image.image_tag, release_ids=[])
+        )
+        new_tags[app_id].release_ids.append(release_id)
+    return sorted(new_tags.values(), key=lambda t: t.app)
 
 
 def _latest_build_sql(image: str) -> str:

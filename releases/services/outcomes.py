@@ -1,5 +1,6 @@
 import logging
 from dataclasses import dataclass
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import Count
@@ -7,7 +8,7 @@ from django.utils import timezone
 
 from applications.choices import Environment
 from deployments.choices import DeploymentStatus
-from deployments.models import Deployment
+from deployments.models import CLAIM_FIELDS, Deployment
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
@@ -26,14 +27,22 @@ class OutcomeResult:
     changed: bool
     deployment: Deployment
     batch: Batch
+    # The caller's claim on the row had been taken over: nothing was written.
+    claim_lost: bool = False
 
 
 @retry_on_conflict
-def apply_deployment_outcome(*, deployment_id: int, outcome: str, error: str = "") -> OutcomeResult:
+def apply_deployment_outcome(
+    *, deployment_id: int, outcome: str, error: str = "", claim_token: UUID | None = None
+) -> OutcomeResult:
     """Record how a deployment's Job ended and carry it up: deployment -> release -> batch.
 
     Idempotent: the reconciler may see the same Job result again, and a result for a deployment
     that was cancelled or superseded meanwhile changes nothing but the deployment itself.
+
+    A reconciler passes the token of its claim on the row: the claim ends in the same
+    transaction (a finished deployment is never left leased), and a claim taken over meanwhile
+    (`claim_lost`) writes nothing: the new owner applies it.
     """
     if outcome not in OUTCOMES:
         raise DomainError("invalid", f"Outcome must be one of {', '.join(OUTCOMES)}.")
@@ -47,12 +56,20 @@ def apply_deployment_outcome(*, deployment_id: int, outcome: str, error: str = "
         batch = locks.release_batch_lock(release_id=release_id)
         release = locks.release_lock(release_id=release_id)
         deployment = locks.deployment_lock(deployment_id=deployment_id)
+        if claim_token is not None and deployment.claim_token != claim_token:
+            return OutcomeResult(changed=False, deployment=deployment, batch=batch, claim_lost=True)
+        claim_fields = []
+        if claim_token is not None:
+            deployment.end_claim()
+            claim_fields = CLAIM_FIELDS
         # A Job that never got created (an invalid spec) can still fail its pending deployment.
         applicable = (DeploymentStatus.RUNNING,) + (
             (DeploymentStatus.PENDING,) if outcome == DeploymentStatus.FAILED else ()
         )
         if deployment.status not in applicable:
             # Already applied, or cancelled meanwhile: the first word stands.
+            if claim_fields:
+                deployment.save(update_fields=claim_fields)
             return OutcomeResult(changed=False, deployment=deployment, batch=batch)
 
         now = timezone.now()
@@ -60,7 +77,7 @@ def apply_deployment_outcome(*, deployment_id: int, outcome: str, error: str = "
             deployment.succeed(at=now)
         else:
             deployment.fail(at=now, error=error)
-        deployment.save(update_fields=["status", "finished_at", "error"])
+        deployment.save(update_fields=["status", "finished_at", "error", *claim_fields])
 
         deploying = {
             Environment.PRE: ReleaseStatus.PRE_DEPLOYING,

@@ -129,3 +129,115 @@ def test_a_success_naming_other_apps_while_a_batch_is_created_still_detects_its_
 
     assert (release.latest_image_tag, release.has_new_tag) == ("v2", True)
     assert invariants.latest_tag_is_highest_successful_build() == []
+
+
+# --- reconciler claims ---
+
+
+def _reconciler_batch(apps: list[str]):
+    from releases.services import start_pre_deploy
+
+    user = UserFactory(permissions=["releases.deploy_batch"])
+    notify(1, {app: "v1" for app in apps})
+    batch = create_batch(name="Claims", apps=[AppChoice(a) for a in apps], user=user).batch
+    start_pre_deploy(batch_id=batch.pk, user=user)
+    return batch
+
+
+def test_the_moment_an_outcome_commits_its_deployment_is_no_longer_claimed(
+    cluster,
+    monkeypatch,
+):
+    """The flaky watch test: the batch reached prod_waiting with the last outcome's commit,
+    while the reconciler still held the claims of the outcomes it had applied, and ended them
+    only after its whole claim. Whoever looks right after a commit sees the truth."""
+    from deployments.models import Deployment
+    from releases import reconciler as reconciler_module
+    from releases.reconciler import Reconciler
+
+    batch = _reconciler_batch(["api", "web"])
+    reconciler = Reconciler()
+    assert reconciler.tick().launched == 2
+    cluster.finish_all()
+    seen = []
+    original = reconciler_module.apply_deployment_outcome
+
+    def apply_then_look(**kwargs):
+        result = original(**kwargs)
+        # Another reader, right after the commit: the status page, a test, an operator.
+        row = Deployment.objects.filter(pk=kwargs["deployment_id"])
+        seen.append(row.values_list("status", "claimed_by").get())
+        return result
+
+    monkeypatch.setattr(reconciler_module, "apply_deployment_outcome", apply_then_look)
+
+    assert reconciler.tick().finished == 2
+
+    batch.refresh_from_db()
+    assert batch.status == "prod_waiting"
+    assert seen == [("succeeded", ""), ("succeeded", "")]
+
+
+def test_a_reconciler_woken_after_its_claim_was_taken_over_writes_nothing_over_the_new_owner(
+    cluster,
+):
+    """Paused past its lease mid-launch (SIGSTOP, a long GC, a frozen VM), a reconciler wakes
+    while another holds the claim and is launching the same Job: it must leave the row to it."""
+    from django.db.models.functions import Now
+    from prometheus_client import REGISTRY
+
+    from deployments.executors.kubernetes import KubernetesExecutor
+    from deployments.models import Deployment
+    from releases.reconciler import Reconciler
+
+    class Pausing(KubernetesExecutor):
+        def __init__(self):
+            super().__init__()
+            self.launching, self.resume = threading.Event(), threading.Event()
+
+        def launch(self, deployment):
+            self.launching.set()
+            assert self.resume.wait(timeout=30)
+            super().launch(deployment)
+
+    def lost() -> float:
+        return (
+            REGISTRY.get_sample_value(
+                "releasetrain_reconciler_claims_lost_total", {"work": "launch"}
+            )
+            or 0.0
+        )
+
+    _reconciler_batch(["api"])
+    row = Deployment.objects.filter(status__in=["pending", "running"])
+    paused, taker = Pausing(), Pausing()
+    results = {}
+
+    def tick(name, executor):
+        try:
+            results[name] = Reconciler(name=name, executor=executor).tick()
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=tick, args=("paused", paused))
+    first.start()
+    assert paused.launching.wait(timeout=30)
+    # Its lease runs out while it is paused (it is alive: its liveness lock is held).
+    row.update(claimed_until=Now())
+    second = threading.Thread(target=tick, args=("taker", taker))
+    second.start()
+    assert taker.launching.wait(timeout=30)
+    assert row.get().claimed_by == "taker"
+    lost_before = lost()
+
+    paused.resume.set()  # wakes up: its Job is created, then it comes to record the launch
+    first.join(timeout=30)
+
+    assert (row.get().status, row.get().claimed_by) == ("pending", "taker")
+    assert results["paused"].launched == 0
+    assert lost() == lost_before + 1
+    taker.resume.set()
+    second.join(timeout=30)
+    assert results["taker"].launched == 1
+    assert (row.get().status, row.get().claimed_by) == ("running", "")
+    assert cluster.count("create", 201) == 1

@@ -245,7 +245,7 @@ def test_validate_names_the_missing_setting(cluster, settings):
 
     settings.DEPLOY_JOB_IMAGE = "x"
     settings.DEPLOY_RECONCILER_LEASE_SECONDS = 1
-    with pytest.raises(ImproperlyConfigured, match="LEASE_SECONDS must be at least 3 x"):
+    with pytest.raises(ImproperlyConfigured, match="LEASE_SECONDS must be at least 2 x"):
         get_executor().validate()
 
     settings.DEPLOY_RECONCILER_LEASE_SECONDS = 120

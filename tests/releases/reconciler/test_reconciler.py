@@ -1,10 +1,12 @@
 """Rollouts driven only by reconciler ticks, with each executor, through faults and crashes."""
 
 import time
+import uuid
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models.functions import Now
 
 from applications.models import Application
@@ -39,13 +41,6 @@ def _deployment(app: str, environment: str = "pre") -> Deployment:
     """The current deployment of `app` in `environment`."""
     return Deployment.objects.current().get(
         release_app__application__name=app, environment=environment
-    )
-
-
-def _expire_leases() -> None:
-    """As if every reconciler lease had run out."""
-    Deployment.objects.exclude(claimed_until=None).update(
-        claimed_until=Now() - timedelta(seconds=1)
     )
 
 
@@ -270,8 +265,9 @@ def test_the_pause_after_a_failure_doubles_up_to_a_cap(batch, user, settings):
 
     pauses = []
     for _ in range(7):
-        Deployment.objects.filter(pk=deployment.pk).update(claimed_by="me")
-        pauses.append(deployment_retry_later(deployment=deployment, claimed_by="me").seconds)
+        token = uuid.uuid4()
+        Deployment.objects.filter(pk=deployment.pk).update(claimed_by="me", claim_token=token)
+        pauses.append(deployment_retry_later(deployment=deployment, token=token).seconds)
         deployment.refresh_from_db()
 
     assert pauses == [1, 2, 4, 8, 16, 20, 20]
@@ -451,23 +447,30 @@ class DiesAfterCreate(KubernetesExecutor):
         raise Killed
 
 
+def _die() -> None:
+    """The reconciler's process dies: its session's liveness lock goes with it (the reconcilers
+    of these tests share the test's session, which must live on)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock_all()")
+
+
 @pytest.mark.parametrize("dying", [DiesBeforeCreate, DiesAfterCreate])
 def test_a_reconciler_killed_mid_launch_leaves_work_the_next_one_finishes_once(
     cluster, batch, user, dying
 ):
     start_pre_deploy(batch_id=batch.pk, user=user)
     with pytest.raises(Killed):
-        Reconciler(executor=dying()).tick()
-    # Both launches were in flight together: the dead reconciler holds both rows.
+        Reconciler(name="dying", executor=dying()).tick()
+    # Both launches were in flight together: the dying reconciler holds both rows.
     dead = Deployment.objects.exclude(claimed_by="")
     assert {(d.status, bool(d.job_name)) for d in dead} == {("pending", True)}
     assert dead.count() == 2
-
-    # While the dead reconciler's lease runs, others leave its launches alone.
-    assert tick() == "launched=0 finished=0 cleaned=0 errors=0"
+    # While it lives (its session holds its liveness lock), others leave its launches alone.
+    assert Reconciler().tick().launched == 0
     assert cluster.count("create") == (2 if dying is DiesAfterCreate else 0)
 
-    _expire_leases()
+    _die()
+    # Long before its lease runs out, the next tick takes its launches over.
     assert tick() == "launched=2 finished=0 cleaned=0 errors=0"
 
     assert set(Deployment.objects.values_list("status", flat=True)) == {"running"}
@@ -483,11 +486,11 @@ def test_a_batch_cancelled_after_a_reconciler_died_mid_launch_leaves_no_job(
         Reconciler(executor=DiesAfterCreate()).tick()
     with django_capture_on_commit_callbacks(execute=True):
         cancel_batch(batch_id=batch.pk, user=user)
-    # Deleted, but the dead reconciler's lease keeps the matter open until it lapses.
+    # Deleted, but the dead reconciler's claim keeps the matter open until it is taken over.
     assert cluster.jobs == {}
     assert Deployment.objects.filter(cleanup_pending=True).count() == 2
 
-    _expire_leases()
+    _die()
     assert tick() == "launched=0 finished=0 cleaned=2 errors=0"
 
     assert cluster.jobs == {}
