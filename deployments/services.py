@@ -8,6 +8,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from releases.live import live_touch
 from utilities.budget import TimeBudget, request_budget
 
 from .choices import DeploymentStatus
@@ -147,6 +148,7 @@ def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace:
             deployment.job_namespace = job_namespace
             deployment.start(at=timezone.now())
             deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
+            live_touch(deployment_ids=[deployment.pk])
     return deployment.status
 
 
@@ -184,6 +186,9 @@ def deployments_mark_running(*, deployments: list[Deployment], claimed_by: str) 
                 values |= {"claimed_by": "", "claimed_until": None}
                 values |= {"attempts": 0, "next_attempt_at": None}
             Deployment.objects.filter(pk__in=pks).update(**values)
+        live_touch(
+            deployment_ids=[pk for (started, _), pks in groups.items() if started for pk in pks]
+        )
     return [d.pk for d in rows if d.status == DeploymentStatus.CANCELLED]
 
 

@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.timesince import timesince
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +20,7 @@ from utilities.live import live_display, region_id
 from utilities.validators import DEPLOY_CONFIG_PERMISSION, deploy_config_env_hidden
 
 from ..choices import BatchStatus
+from ..live import application_revision
 from ..models import Application
 from ..overview import (
     ENVIRONMENTS,
@@ -38,13 +38,17 @@ def _url(model: str, pk: int) -> str:
 
 
 def _ago(moment) -> str:
+    """How long ago, as the browser writes it (static/live-times.js): never from the server's
+    clock, so a live region stays the same while nothing changes. The absolute time until then."""
     if moment is None:
         return "—"
+    absolute = timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
+        '<time datetime="{}" title="{}" data-rt-ago data-rt-now="{}">{}</time>',
         moment.isoformat(),
-        timezone.localtime(moment).strftime("%Y-%m-%d %H:%M"),
-        gettext("%(time)s ago") % {"time": timesince(moment, depth=1)},
+        absolute,
+        gettext("just now"),
+        absolute,
     )
 
 
@@ -227,8 +231,11 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
         config = deploy_config_env_hidden(obj.deploy_config) if obj else {}
         return format_html("<pre>{}</pre>", json.dumps(config, indent=2, sort_keys=True))
 
+    def live_revision(self):
+        return application_revision()
+
     def get_queryset(self, request):
-        return applications_overview()
+        return self.live_annotate(applications_overview())
 
     def get_changelist(self, request, **kwargs):
         return OverviewChangeList
@@ -270,7 +277,7 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
 
     # --- one application's page ---------------------------------------------------------------
 
-    def live_regions(self, request, obj) -> list[str]:
+    def live_regions(self, request, obj, *, since) -> list[str]:
         return [self.overview_region(obj), self.deployments_region(obj)]
 
     def overview_region(self, obj) -> str:
@@ -305,12 +312,8 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
             return obj
         return applications_overview().get(pk=obj.pk)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, object_id) if object_id else None
-        extra_context = dict(extra_context or {})
-        if obj is not None:
-            extra_context.update(
-                application_overview=self.overview_region(obj),
-                application_deployments=self.deployments_region(obj),
-            )
-        return super().change_view(request, object_id, form_url, extra_context)
+    def live_page_context(self, request, obj) -> dict:
+        return {
+            "application_overview": self.overview_region(obj),
+            "application_deployments": self.deployments_region(obj),
+        }

@@ -1,7 +1,6 @@
 from functools import partial
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
 from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -20,6 +19,7 @@ from utilities.admin import (
 from utilities.live import live_display, region_id
 
 from .. import rules
+from ..live import batch_revision, releases_changed_since
 from ..models import Batch, ReleaseApp
 from . import views
 from .display import (
@@ -90,6 +90,10 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
     readonly_fields = fields
     inlines = [ReleaseInline]
     live_list_fields = ("batch_status", "new_tag_count")
+    live_permissions = (rules.DEPLOY_PERMISSION, rules.SWITCH_PERMISSION)
+
+    def live_revision(self):
+        return batch_revision()
 
     def get_queryset(self, request):
         return (
@@ -157,8 +161,15 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         }
         return mark_safe(render_to_string("admin/releases/batch/tools.html", context))
 
-    def live_regions(self, request, batch) -> list[str]:
-        releases = release_queryset(batch.releases.order_by("pk"))
+    def live_regions(self, request, batch, *, since) -> list[str]:
+        # The batch's own regions always (its new tag count sums up the rows); of the rows,
+        # those stamped after what the page shows.
+        releases = batch.releases.order_by("pk")
+        if since is not None:
+            releases = releases.filter(
+                pk__in=releases_changed_since(batch_id=batch.pk, revision=since)
+            )
+        releases = release_queryset(releases)
         return [
             self.batch_status(batch),
             self.new_tag_count(batch),
@@ -166,12 +177,8 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
             *release_regions(request.user, releases, next_url=batch_url(batch.pk)),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        batch = self.get_object(request, unquote(object_id))
-        extra_context = dict(extra_context or {})
-        if batch is not None:
-            extra_context["batch_tools"] = self.tools(request, batch)
-        return super().change_view(request, object_id, form_url, extra_context)
+    def live_page_context(self, request, batch) -> dict:
+        return {"batch_tools": self.tools(request, batch)}
 
     def has_add_permission(self, request, obj=None):
         # Creating goes through `create_batch` (views.create_batch), never a model form.

@@ -2,7 +2,6 @@ from collections import defaultdict
 from functools import partial
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -16,6 +15,7 @@ from utilities.live import live_display, region_id
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
+from ..live import release_revision
 from ..models import ReleaseApp
 from . import views
 from .display import (
@@ -84,6 +84,10 @@ class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.
         "created_at",
     )
     readonly_fields = fields
+    live_permissions = (rules.SWITCH_PERMISSION,)
+
+    def live_revision(self):
+        return release_revision()
 
     def get_queryset(self, request):
         return release_queryset(super().get_queryset(request))
@@ -100,7 +104,7 @@ class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.
     def live_list_regions(self, request, objects) -> list[str]:
         return [self.batch_with_status(o) for o in objects] + release_regions(request.user, objects)
 
-    def live_regions(self, request, obj) -> list[str]:
+    def live_regions(self, request, obj, *, since) -> list[str]:
         view = selectors.release_status(release_id=obj.pk, user=request.user)
         return [
             self.chosen_tag(obj),
@@ -164,16 +168,12 @@ class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.
     def latest_build_link(self, obj):
         return admin_link(obj.latest_build)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        release = self.get_object(request, unquote(object_id))
-        extra_context = dict(extra_context or {})
-        if release is not None:
-            view = selectors.release_status(release_id=release.pk, user=request.user)
-            extra_context.update(
-                release_tools=self.tools(request, release),
-                release_deployments=self.deployments(view),
-            )
-        return super().change_view(request, object_id, form_url, extra_context)
+    def live_page_context(self, request, release) -> dict:
+        view = selectors.release_status(release_id=release.pk, user=request.user)
+        return {
+            "release_tools": self.tools(request, release),
+            "release_deployments": self.deployments(view),
+        }
 
     def get_urls(self):
         return [

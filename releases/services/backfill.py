@@ -9,6 +9,7 @@ from builds.choices import BuildStatus
 from builds.models import BuildImage
 
 from ..choices import OPEN_BATCH_STATUSES
+from ..live import live_touch
 from ..metrics import new_tags_detected
 from ..models import ReleaseApp
 
@@ -69,6 +70,7 @@ def backfill_latest_tags(
             found = _changes(release_ids=ids)
             if found and not dry_run:
                 _apply(release_ids=[c.release_id for c in found])
+                live_touch(release_ids=[c.release_id for c in found])
         examined += len(ids)
         last_pk = ids[-1]
         changes.extend(found)

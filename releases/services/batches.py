@@ -16,6 +16,7 @@ from utilities.transactions import retry_on_conflict
 from .. import locks
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 from ..history import history_batch_created, history_stage
+from ..live import live_touch
 from ..models import Application, Batch, ReleaseApp
 from .outcomes import batch_settle
 
@@ -87,6 +88,7 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
                 ]
             )
             history_batch_created(user=user, result=BatchResult(changed=True, batch=batch))
+            live_touch(batch_ids=[batch.pk])
     except IntegrityError:
         # The open-batch name is taken: by this very request's earlier try, or by another.
         existing = Batch.objects.filter(name=name, status__in=OPEN_BATCH_STATUSES).first()
@@ -233,6 +235,7 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
             reconcilers_wake()
         result = BatchResult(changed=True, batch=batch, deployments=deployments)
         history_stage(user=user, transition=f"start_{environment}_deploy", result=result)
+        live_touch(batch_ids=[batch.pk])  # every row: statuses, deployments, switch buttons
     logger.info(
         "batch_stage_changed",
         extra={
@@ -268,6 +271,7 @@ def cancel_batch(*, batch_id: int, user) -> BatchResult:
         deployment_jobs_cleanup_on_commit(deployments=unfinished)
         result = BatchResult(changed=True, batch=batch, deployments=unfinished)
         history_stage(user=user, transition="cancel", result=result)
+        live_touch(batch_ids=[batch.pk])
     logger.info(
         "batch_stage_changed",
         extra={"batch_id": batch.pk, "to": batch.status, "user": getattr(user, "username", None)},

@@ -14,6 +14,7 @@ from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
 from ..choices import OPEN_BATCH_STATUSES
+from ..live import live_touch
 from ..metrics import new_tags_detected
 from ..models import ReleaseApp
 
@@ -102,6 +103,11 @@ def _ingest(*, notification: BuildNotification) -> tuple[BuildRecord, list[NewTa
             new_tags = new_tags_detect(
                 build=record.build, application_ids=record.detect_application_ids
             )
+        # The apps' latest successful build changed, and so did these releases' latest tag.
+        live_touch(
+            release_ids=[pk for tag in new_tags for pk in tag.release_ids],
+            application_ids=record.detect_application_ids,
+        )
     return record, new_tags
 
 

@@ -12,6 +12,7 @@ from utilities.transactions import retry_on_conflict
 
 from .. import locks
 from ..choices import BatchStatus, ReleaseStatus
+from ..live import live_touch
 from ..models import Batch
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,12 @@ def apply_deployment_outcome(*, deployment_id: int, outcome: str, error: str = "
             }[deployment.environment]
             (finish if outcome == DeploymentStatus.SUCCEEDED else fail)()
             release.save(update_fields=["status"])
-        batch_settle(batch=batch)
+        settled = batch_settle(batch=batch)
+        live_touch(
+            release_ids=[release.pk],
+            deployment_ids=[deployment.pk],
+            batch_ids=[batch.pk] if settled else [],
+        )
 
     log = logger.info if outcome == DeploymentStatus.SUCCEEDED else logger.error
     log(

@@ -15,6 +15,7 @@ from utilities.transactions import retry_on_conflict
 from .. import locks, rules
 from ..choices import BatchStatus
 from ..history import history_switch
+from ..live import live_touch
 from ..metrics import switch_rejections, version_switches
 from ..models import Batch, ReleaseApp
 
@@ -142,7 +143,8 @@ def _switch_effects(
     release.switch_version(image_tag=target, build=build, user=user, at=timezone.now())
     release.save(update_fields=["image_tag", "build", "tag_updated_at", "tag_updated_by", "status"])
 
-    if batch.status == BatchStatus.PROD_WAITING:
+    reopened = batch.status == BatchStatus.PROD_WAITING
+    if reopened:
         # The new tag has not been to pre; the batch goes back to pre for it.
         batch.reopen_pre()
         batch.save(update_fields=["status", "updated_at"])
@@ -170,6 +172,11 @@ def _switch_effects(
         superseded_deployment_ids=[d.pk for d in current],
     )
     history_switch(user=user, result=result)
+    live_touch(
+        release_ids=[release.pk],
+        deployment_ids=[deployment.pk, *result.superseded_deployment_ids],
+        batch_ids=[batch.pk] if reopened else [],
+    )
     return result
 
 
