@@ -5,36 +5,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('releases', '0003_application_change_deploy_config'),
+        ("releases", "0003_application_change_deploy_config"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ApplicationRevision',
+            name="ApplicationRevision",
             fields=[
-                ('application', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='releases.application')),
-                ('revision', models.BigIntegerField(default=0)),
+                (
+                    "application",
+                    models.OneToOneField(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="releases.application",
+                    ),
+                ),
+                ("revision", models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='BatchRevision',
+            name="BatchRevision",
             fields=[
-                ('batch', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='releases.batch')),
-                ('revision', models.BigIntegerField(default=0)),
-                ('whole', models.BigIntegerField(default=0)),
+                (
+                    "batch",
+                    models.OneToOneField(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="releases.batch",
+                    ),
+                ),
+                ("revision", models.BigIntegerField(default=0)),
+                ("whole", models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='ReleaseRevision',
+            name="ReleaseRevision",
             fields=[
-                ('release', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='releases.releaseapp')),
-                ('revision', models.BigIntegerField(default=0)),
-                ('batch', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='releases.batch')),
+                (
+                    "release",
+                    models.OneToOneField(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="releases.releaseapp",
+                    ),
+                ),
+                ("revision", models.BigIntegerField(default=0)),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="releases.batch",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['batch', 'revision'], name='release_revision_batch_idx')],
+                "indexes": [
+                    models.Index(fields=["batch", "revision"], name="release_revision_batch_idx")
+                ],
             },
         ),
     ]
