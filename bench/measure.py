@@ -44,7 +44,7 @@ PERMISSIONS = [
     "releases.deploy_batch",
     "releases.switch_version",
     "builds.notify_build",
-    "releases.view_application",
+    "applications.view_application",
 ]
 # Probe builds are numbered far above anything seeded, in their own repository.
 PROBE_REPO = "org/probe"

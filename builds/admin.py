@@ -5,7 +5,7 @@ from django.db.models import Prefetch
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from releases.models import Application
+from applications.models import Application
 from utilities.admin import ReadOnlyMixin, admin_link, status_badge, tag
 
 from .models import Build, BuildImage

@@ -42,7 +42,7 @@ class BuildImage(models.Model):
         Build, verbose_name=_("build"), on_delete=models.CASCADE, related_name="images"
     )
     application = models.ForeignKey(
-        "releases.Application",
+        "applications.Application",
         verbose_name=_("application"),
         on_delete=models.PROTECT,
         related_name="build_images",

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from releases.models import Application
+from applications.models import Application
 from utilities.api_fields import StrictCharField, StrictIntegerField
 from utilities.errors import DomainError
 from utilities.validators import (

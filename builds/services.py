@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
-from releases.models import Application
+from applications.models import Application
 from utilities.errors import DomainError
 
 from .choices import STATUS_RANK, BuildStatus

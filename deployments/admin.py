@@ -8,8 +8,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from applications.deploy_config import DEPLOY_CONFIG_PERMISSION, env_values_hidden
 from utilities.admin import ReadOnlyMixin, admin_link, compact_datetime, status_badge, tag
-from utilities.validators import DEPLOY_CONFIG_PERMISSION, env_values_hidden
 
 from .models import Deployment
 

@@ -2,11 +2,6 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class Environment(models.TextChoices):
-    PRE = "pre", _("Pre")
-    PROD = "prod", _("Prod")
-
-
 class DeploymentStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     RUNNING = "running", _("Running")

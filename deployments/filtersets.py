@@ -1,8 +1,9 @@
 import django_filters
 
-from config.filters import IdFilter, StrictBooleanFilter
+from applications.choices import Environment
+from utilities.api.filters import IdFilter, StrictBooleanFilter
 
-from .choices import DeploymentStatus, Environment
+from .choices import DeploymentStatus
 from .models import Deployment
 
 

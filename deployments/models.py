@@ -5,9 +5,10 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from applications.choices import Environment
 from utilities.validators import IMAGE_TAG_PATTERN
 
-from .choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environment
+from .choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus
 
 # A deployment that reached its environment and did not succeed: it failed (a Job that failed,
 # or a spec that could never launch), or it was cancelled after its Job had started.
@@ -46,7 +47,7 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
     # The release's application, copied at creation (a release never changes application), so
     # "what runs where" reads the newest deployment of an app from an index, not from history.
     application = models.ForeignKey(
-        "releases.Application",
+        "applications.Application",
         verbose_name=_("application"),
         on_delete=models.PROTECT,
         related_name="deployments",

@@ -8,7 +8,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from releases.live import live_touch
+from live.revisions import live_touch
 from utilities.budget import TimeBudget, request_budget
 
 from .choices import DeploymentStatus

@@ -1,10 +1,11 @@
 import django_filters
 
-from config.filters import IdFilter, StrictBooleanFilter
-from deployments.choices import Environment
+from applications.choices import Environment
+from applications.models import Application
+from utilities.api.filters import IdFilter, StrictBooleanFilter
 
 from .choices import BatchStatus, ReleaseStatus
-from .models import Application, Batch, ReleaseApp
+from .models import Batch, ReleaseApp
 from .overview import applications_behind
 
 

@@ -1,53 +1,12 @@
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from utilities.validators import (
-    APP_NAME_PATTERN,
-    IMAGE_TAG_PATTERN,
-    validate_app_name,
-    validate_deploy_config,
-    validate_image_tag,
-)
+from utilities.validators import IMAGE_TAG_PATTERN, validate_image_tag
 
 from .choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
-
-
-class Application(models.Model):
-    name = models.CharField(_("name"), max_length=63, unique=True, validators=[validate_app_name])
-    # Per environment: {"pre": {"namespace": ..., "image": ..., "command": [...], ...}, "prod": ...}
-    deploy_config = models.JSONField(
-        _("deploy config"), default=dict, blank=True, validators=[validate_deploy_config]
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = _("application")
-        verbose_name_plural = _("applications")
-        # Its deploy config decides what runs in the cluster: more than change_application.
-        permissions = [("change_deploy_config", _("Can change an application's deploy config"))]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(name__regex=APP_NAME_PATTERN), name="application_name_valid"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        # Field validators skip "empty" values such as [], which is still not a config.
-        if not isinstance(self.deploy_config, dict):
-            raise ValidationError(
-                {"deploy_config": _("The deploy config must be an object keyed by environment.")}
-            )
-
-    def deploy_config_for(self, environment: str) -> dict:
-        return dict(self.deploy_config.get(environment) or {})
 
 
 class Batch(ConcurrentTransitionMixin, models.Model):
@@ -128,7 +87,7 @@ class ReleaseApp(ConcurrentTransitionMixin, models.Model):
         Batch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="releases"
     )
     application = models.ForeignKey(
-        Application,
+        "applications.Application",
         verbose_name=_("application"),
         on_delete=models.PROTECT,
         related_name="releases",
@@ -263,64 +222,3 @@ class ReleaseApp(ConcurrentTransitionMixin, models.Model):
         self.build = build
         self.tag_updated_at = at
         self.tag_updated_by = user
-
-
-# The revisions of the live admin pages (`releases.live`). Bumped as the last writes of the
-# workflows' transactions, so their foreign keys have no database constraint: a constraint's check
-# would lock the batch row (FOR KEY SHARE) after the workflow's other locks, out of their order.
-
-
-class BatchRevision(models.Model):
-    """How many changes the live pages of a batch have seen.
-
-    The row lock a bump takes is held to commit, so one batch's revisions are handed out in commit
-    order: a poll that read revision N has seen every change stamped N or lower."""
-
-    batch = models.OneToOneField(
-        Batch, primary_key=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
-    )
-    revision = models.BigIntegerField(default=0)
-    # The revision of the batch's own last change (its status), which every row of it shows.
-    whole = models.BigIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"batch {self.batch_id} at {self.revision}"
-
-
-class ReleaseRevision(models.Model):
-    """The revision of its batch at the last change of a release or its deployments."""
-
-    release = models.OneToOneField(
-        ReleaseApp,
-        primary_key=True,
-        on_delete=models.CASCADE,
-        related_name="+",
-        db_constraint=False,
-    )
-    batch = models.ForeignKey(
-        Batch, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
-    )
-    revision = models.BigIntegerField(default=0)
-
-    class Meta:
-        # A batch page's poll after a change: the rows stamped after what it shows.
-        indexes = [models.Index(fields=["batch", "revision"], name="release_revision_batch_idx")]
-
-    def __str__(self) -> str:
-        return f"release {self.release_id} at {self.revision}"
-
-
-class ApplicationRevision(models.Model):
-    """How many changes an application's row on the Applications list and its page have seen."""
-
-    application = models.OneToOneField(
-        Application,
-        primary_key=True,
-        on_delete=models.CASCADE,
-        related_name="+",
-        db_constraint=False,
-    )
-    revision = models.BigIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"application {self.application_id} at {self.revision}"

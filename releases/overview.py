@@ -22,14 +22,16 @@ from datetime import datetime
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
+from applications.choices import Environment
+from applications.models import Application
 from builds.choices import BuildStatus
 from builds.models import BuildImage
-from deployments.choices import DeploymentStatus, Environment
+from deployments.choices import DeploymentStatus
 from deployments.models import FAILED_ATTEMPT, Deployment
 from utilities.errors import DomainError
 
 from .choices import OPEN_BATCH_STATUSES
-from .models import Application, Batch, ReleaseApp
+from .models import Batch, ReleaseApp
 
 ENVIRONMENTS = (Environment.PRE, Environment.PROD)
 RECENT_LIMIT = 10

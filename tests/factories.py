@@ -2,10 +2,11 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
+from applications.models import Application
 from builds.choices import BuildStatus
 from builds.models import Build, BuildImage
 from deployments.models import Deployment
-from releases.models import Application, Batch, ReleaseApp
+from releases.models import Batch, ReleaseApp
 
 
 class UserFactory(factory.django.DjangoModelFactory):

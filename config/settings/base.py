@@ -37,9 +37,11 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "applications",
     "releases",
     "builds",
     "deployments",
+    "live",
 ]
 
 MIDDLEWARE = [
@@ -116,18 +118,18 @@ LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "config.authentication.BearerTokenAuthentication",
+        "utilities.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["config.permissions.ModelViewPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["utilities.api.permissions.ModelViewPermissions"],
     # Request bodies are JSON only: anything else is 415, and the schema offers only JSON.
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["utilities.api.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "utilities.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "utilities.api.exceptions.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
+from applications.deploy_config import DEPLOY_CONFIG_PERMISSION, env_values_hidden
 from deployments.models import Deployment
-from utilities.validators import DEPLOY_CONFIG_PERMISSION, env_values_hidden
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
@@ -39,7 +39,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "config": {
                 "help_text": "What the Job got: namespace, image, command, env. Env values are "
-                "null unless you hold `releases.change_deploy_config`."
+                "null unless you hold `applications.change_deploy_config`."
             }
         }
 

@@ -13,9 +13,9 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from applications.deploy_config import DNS_1123_LABEL, ENV_NAME, image_allowed, namespace_allowed
 from deployments.metrics import job_operations
 from deployments.models import Deployment
-from utilities.validators import DNS_1123_LABEL, ENV_NAME, image_allowed, namespace_allowed
 
 logger = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from deployments.choices import Environment
+from applications.choices import Environment
+from applications.deploy_config import DEPLOY_CONFIG_PERMISSION, deploy_config_env_hidden
+from applications.models import Application
+from live.revisions import application_revision
 from utilities.admin import LiveAdminMixin, status_badge, tag
 from utilities.live import live_display, region_id
-from utilities.validators import DEPLOY_CONFIG_PERMISSION, deploy_config_env_hidden
 
 from ..choices import BatchStatus
-from ..live import application_revision
-from ..models import Application
 from ..overview import (
     ENVIRONMENTS,
     application_overviews,
@@ -191,7 +191,7 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
     """What runs where (the list), and one application (its page).
 
     An application's deploy config decides what runs in the cluster: only holders of
-    `releases.change_deploy_config` edit it or read its env values. Its name is what Drone's
+    `applications.change_deploy_config` edit it or read its env values. Its name is what Drone's
     notifications match, so it is fixed once a build has named it."""
 
     list_display = ("name", "pre_now", "prod_now", "latest_build", "open_batches")
@@ -200,8 +200,8 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
     search_fields = ("name",)
     search_help_text = _("An application's name, or a tag running in pre or prod or built last.")
     live_list_fields = ("pre_now", "prod_now", "latest_build", "open_batches")
-    change_form_template = "admin/releases/application/change_form.html"
-    change_list_template = "admin/releases/application/change_list.html"
+    change_form_template = "admin/applications/application/change_form.html"
+    change_list_template = "admin/applications/application/change_list.html"
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -291,7 +291,7 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
             "latest": latest_build(overview.latest),
             "open_batches": open_batches(overview.open_releases),
         }
-        return mark_safe(render_to_string("admin/releases/application/overview.html", context))
+        return mark_safe(render_to_string("admin/applications/application/overview.html", context))
 
     def deployments_region(self, obj) -> str:
         recent = application_recent_deployments(application_id=obj.pk)
@@ -305,7 +305,9 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
                 for env in ENVIRONMENTS
             ],
         }
-        return mark_safe(render_to_string("admin/releases/application/deployments.html", context))
+        return mark_safe(
+            render_to_string("admin/applications/application/deployments.html", context)
+        )
 
     def _annotated(self, obj) -> Application:
         if hasattr(obj, "latest_image_id"):

@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from live.revisions import batch_revision, releases_changed_since
 from utilities.admin import (
     LiveAdminMixin,
     ReadOnlyMixin,
@@ -19,7 +20,6 @@ from utilities.admin import (
 from utilities.live import live_display, region_id
 
 from .. import rules
-from ..live import batch_revision, releases_changed_since
 from ..models import Batch, ReleaseApp
 from . import views
 from .display import (
@@ -165,10 +165,11 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         # The batch's own regions always (its new tag count sums up the rows); of the rows,
         # those stamped after what the page shows.
         releases = batch.releases.order_by("pk")
-        if since is not None:
-            releases = releases.filter(
-                pk__in=releases_changed_since(batch_id=batch.pk, revision=since)
-            )
+        changed = (
+            None if since is None else releases_changed_since(batch_id=batch.pk, revision=since)
+        )
+        if changed is not None:
+            releases = releases.filter(pk__in=changed)
         releases = release_queryset(releases)
         return [
             self.batch_status(batch),

@@ -9,13 +9,13 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from live.revisions import release_revision
 from utilities.admin import LiveAdminMixin, ReadOnlyMixin, admin_link, status_badge
 from utilities.errors import REFUSALS, refusal
 from utilities.live import live_display, region_id
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
-from ..live import release_revision
 from ..models import ReleaseApp
 from . import views
 from .display import (

@@ -15,13 +15,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from applications.models import Application
 from utilities.admin import status_badge
 from utilities.errors import REFUSALS, DomainError, refusal
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
 from ..forms import BatchCreateForm, SwitchVersionForm
-from ..models import Application, Batch
+from ..models import Batch
 
 # What each permission the admin checks lets a person do, in their words.
 PERMISSION_WORDS = {

@@ -6,12 +6,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.parsers import body_checked
-from config.schema import error_responses, read_views_schema
+from applications.models import Application
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
-from releases.models import Application, Batch, ReleaseApp
+from releases.models import Batch, ReleaseApp
 from releases.overview import (
     application_overview_get,
     application_overviews,
@@ -21,6 +20,8 @@ from releases.rules import DEPLOY_PERMISSION, SWITCH_PERMISSION
 from releases.selectors import release_status
 from releases.services.batches import AppChoice
 from releases.services.switch import switch_rejected
+from utilities.api.parsers import body_checked
+from utilities.api.schema import error_responses, read_views_schema
 
 from . import examples
 from .serializers import (
@@ -254,7 +255,7 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
 @read_views_schema(
     noun="application",
     plural="applications",
-    permission="releases.view_application",
+    permission="applications.view_application",
     serializer=ApplicationOverviewSerializer,
     example=examples.APPLICATION,
 )

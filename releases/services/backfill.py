@@ -7,9 +7,9 @@ from django.db.models import F, OuterRef, Q, Subquery
 
 from builds.choices import BuildStatus
 from builds.models import BuildImage
+from live.revisions import live_touch
 
 from ..choices import OPEN_BATCH_STATUSES
-from ..live import live_touch
 from ..metrics import new_tags_detected
 from ..models import ReleaseApp
 

@@ -4,20 +4,22 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from applications.choices import Environment
+from applications.models import Application
 from builds.choices import BuildStatus
 from builds.models import BuildImage
-from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, Environment
+from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
 from deployments.wakeup import reconcilers_wake
+from live.revisions import live_touch
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
 from .. import locks
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 from ..history import history_batch_created, history_stage
-from ..live import live_touch
-from ..models import Application, Batch, ReleaseApp
+from ..models import Batch, ReleaseApp
 from .outcomes import batch_settle
 
 logger = logging.getLogger(__name__)

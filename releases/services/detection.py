@@ -10,11 +10,11 @@ from builds.metrics import builds_notified
 from builds.models import Build, BuildImage
 from builds.notifications import BuildNotification
 from builds.services import BuildRecord, build_record
+from live.revisions import live_touch
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
 from ..choices import OPEN_BATCH_STATUSES
-from ..live import live_touch
 from ..metrics import new_tags_detected
 from ..models import ReleaseApp
 

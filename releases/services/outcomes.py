@@ -5,14 +5,15 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from deployments.choices import DeploymentStatus, Environment
+from applications.choices import Environment
+from deployments.choices import DeploymentStatus
 from deployments.models import Deployment
+from live.revisions import live_touch
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
 from .. import locks
 from ..choices import BatchStatus, ReleaseStatus
-from ..live import live_touch
 from ..models import Batch
 
 logger = logging.getLogger(__name__)

@@ -4,18 +4,18 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from applications.choices import Environment
 from builds.choices import BuildStatus
 from builds.models import Build
-from deployments.choices import Environment
 from deployments.models import Deployment
 from deployments.services import deployment_create
+from live.revisions import live_touch
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
 from .. import locks, rules
 from ..choices import BatchStatus
 from ..history import history_switch
-from ..live import live_touch
 from ..metrics import switch_rejections, version_switches
 from ..models import Batch, ReleaseApp
 

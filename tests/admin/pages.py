@@ -14,7 +14,7 @@ from tests.factories import UserFactory
 VIEW_PERMISSIONS = [
     "releases.view_batch",
     "releases.view_releaseapp",
-    "releases.view_application",
+    "applications.view_application",
     "builds.view_build",
     "deployments.view_deployment",
 ]

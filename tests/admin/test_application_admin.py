@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from applications.models import Application
 from deployments.models import Deployment
-from releases.models import Application
 from releases.services import start_pre_deploy
 from tests.admin.pages import staff, text
 
@@ -19,12 +19,12 @@ CONFIG = {"pre": {"env": {"DB_PASSWORD": SECRET}}}
 @pytest.fixture
 def editor():
     """May change applications, but not their deploy config."""
-    return staff("editor", "releases.change_application")
+    return staff("editor", "applications.change_application")
 
 
 @pytest.fixture
 def operator():
-    return staff("operator", "releases.change_application", "releases.change_deploy_config")
+    return staff("operator", "applications.change_application", "applications.change_deploy_config")
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def api(batch):
 
 
 def _url(app) -> str:
-    return f"/admin/releases/application/{app.pk}/change/"
+    return f"/admin/applications/application/{app.pk}/change/"
 
 
 def _post(client, app, **changes):

@@ -5,8 +5,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from applications.models import Application
 from deployments.models import Deployment
-from releases.models import Application
 from releases.services import create_batch, start_pre_deploy, start_prod_deploy
 from releases.services.batches import AppChoice
 from tests.admin.pages import row, text
@@ -14,7 +14,7 @@ from tests.helpers import notify, old_deployments, run_stage
 
 pytestmark = pytest.mark.django_db
 
-LIST = "/admin/releases/application/"
+LIST = "/admin/applications/application/"
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_the_application_page_shows_the_same_and_recent_deployments(client, view
     client.force_login(viewer)
     api = Application.objects.get(name="api")
 
-    response = client.get(reverse("admin:releases_application_change", args=[api.pk]))
+    response = client.get(reverse("admin:applications_application_change", args=[api.pk]))
 
     assert response.status_code == 200
     page = text(response)
@@ -96,7 +96,7 @@ def test_the_list_and_its_live_view_cost_the_same_queries_whatever_the_history(
 ):
     client.force_login(viewer)
     live = (
-        reverse("admin:releases_application_live_list")
+        reverse("admin:applications_application_live_list")
         + "?ids="
         + ",".join(str(pk) for pk in Application.objects.values_list("pk", flat=True))
     )

@@ -97,7 +97,7 @@ def test_build_page_lists_its_images(client, viewer, batch):
 def test_application_list_counts_releases_in_open_batches(client, viewer, batch, engineer):
     client.force_login(viewer)
 
-    response = client.get(reverse("admin:releases_application_changelist"))
+    response = client.get(reverse("admin:applications_application_changelist"))
 
     assert response.status_code == 200
     # The overview names each open batch the app is in, linked to the app's release there.

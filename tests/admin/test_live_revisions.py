@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
-from releases.models import Application
+from applications.models import Application
 from releases.services import (
     apply_deployment_outcome,
     cancel_batch,
@@ -37,9 +37,9 @@ def page_url(page_of: str, batch) -> str:
         "release list": reverse("admin:releases_releaseapp_changelist")
         + f"?batch__id__exact={batch.pk}",
         "release": reverse("admin:releases_releaseapp_change", args=[release.pk]),
-        "applications": reverse("admin:releases_application_changelist")
+        "applications": reverse("admin:applications_application_changelist")
         + f"?q={release.application.name.rsplit('-', 1)[0]}",
-        "application": reverse("admin:releases_application_change", args=[release.application_id]),
+        "application": reverse("admin:applications_application_change", args=[release.application_id]),
     }[page_of]
 
 
@@ -159,8 +159,8 @@ def test_the_applications_list_and_page_follow_a_deployment_and_a_build(
 ):
     client.force_login(engineer)
     api = Application.objects.get(name="api")
-    listing = poller(client.get(reverse("admin:releases_application_changelist")))
-    page = poller(client.get(reverse("admin:releases_application_change", args=[api.pk])))
+    listing = poller(client.get(reverse("admin:applications_application_changelist")))
+    page = poller(client.get(reverse("admin:applications_application_change", args=[api.pk])))
 
     result = start_pre_deploy(batch_id=batch.pk, user=engineer)
     deployment = next(d for d in result.deployments if d.application_id == api.pk)
@@ -173,7 +173,7 @@ def test_the_applications_list_and_page_follow_a_deployment_and_a_build(
         # The deployment now runs in pre: its link is in the app's regions.
         link = reverse("admin:deployments_deployment_change", args=[deployment.pk])
         assert link in answer.content.decode()
-    listing = poller(client.get(reverse("admin:releases_application_changelist")))
+    listing = poller(client.get(reverse("admin:applications_application_changelist")))
     notify(5, {"web": "w7"}, repo="org/shop")
     answer, _ = poll(client, *listing)
     assert ">w7</code>" in answer.content.decode()
@@ -187,7 +187,7 @@ def test_the_applications_list_answers_304_while_the_minutes_pass(client, engine
     client.force_login(engineer)
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        live_url, etag = poller(client.get(reverse("admin:releases_application_changelist")))
+        live_url, etag = poller(client.get(reverse("admin:applications_application_changelist")))
     for minutes in (1, 2, 61, 60 * 25):
         with time_machine.travel(start + timedelta(minutes=minutes), tick=False):
             assert poll(client, live_url, etag)[0].status_code == 304
@@ -195,7 +195,7 @@ def test_the_applications_list_answers_304_while_the_minutes_pass(client, engine
 
 def test_relative_times_are_absolute_in_the_markup(client, engineer, batch):
     client.force_login(engineer)
-    page = client.get(reverse("admin:releases_application_changelist")).content.decode()
+    page = client.get(reverse("admin:applications_application_changelist")).content.decode()
 
     times = re.findall(r"<time [^>]*data-rt-ago[^>]*>[^<]*</time>", page)
     assert times and all(re.search(r'datetime="\d{4}-\d\d-\d\dT', t) for t in times)

@@ -9,7 +9,7 @@ READ_PERMISSIONS = [
     "releases.view_releaseapp",
     "deployments.view_deployment",
     "builds.view_build",
-    "releases.view_application",
+    "applications.view_application",
 ]
 ALL_PERMISSIONS = [
     *READ_PERMISSIONS,

@@ -12,7 +12,7 @@ from tests.helpers import notify, old_deployments, run_stage
 
 pytestmark = pytest.mark.django_db
 
-VIEW = "releases.view_application"
+VIEW = "applications.view_application"
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 import pytest
 
+from applications.models import Application
 from deployments.models import Deployment
-from releases.models import Application
 from releases.services import create_batch, start_pre_deploy
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
@@ -49,7 +49,7 @@ def test_a_reader_sees_the_env_names_but_not_their_values(client_with, deploymen
 
 @pytest.mark.parametrize("url", URLS)
 def test_who_may_change_deploy_configs_sees_the_values(client_with, deployment, url):
-    response = client_with(*READ_PERMISSIONS, "releases.change_deploy_config").get(
+    response = client_with(*READ_PERMISSIONS, "applications.change_deploy_config").get(
         url.format(id=deployment.pk, release=deployment.release_app_id)
     )
 

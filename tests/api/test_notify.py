@@ -5,10 +5,11 @@ import json
 import pytest
 from django.conf import settings as django_settings
 
+from applications.models import Application
 from builds.api.webhook import signature_for
 from builds.models import Build, BuildImage
 from deployments.models import Deployment
-from releases.models import Application, Batch, ReleaseApp
+from releases.models import Batch, ReleaseApp
 from releases.services import create_batch
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory

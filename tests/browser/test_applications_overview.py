@@ -61,7 +61,7 @@ def test_the_overview_at_1280_px(new_page, screenshot, rolled_out):
     page.set_viewport_size({"width": WIDTH, "height": 900})
     log_in(page, "bob")
 
-    page.goto("/admin/releases/application/")
+    page.goto("/admin/applications/application/")
 
     checkout = overview_row(page, "checkout")
     expect(checkout.locator(".field-pre_now")).to_contain_text("v2.4.0")
@@ -93,7 +93,7 @@ def test_the_overview_in_chinese_fits_too(new_page, rolled_out):
     page.set_viewport_size({"width": WIDTH, "height": 900})
     log_in(page, "bob")
 
-    page.goto("/admin/releases/application/")
+    page.goto("/admin/applications/application/")
 
     headers = page.locator("#result_list thead")
     for words in ("预发布当前", "生产当前", "最新构建", "所在的未关闭批次"):
@@ -109,7 +109,7 @@ def test_the_overview_follows_a_rollout_by_itself(new_page, batch, executor):
     page.set_viewport_size({"width": WIDTH, "height": 900})
     staff("bob")
     log_in(page, "bob")
-    page.goto("/admin/releases/application/")
+    page.goto("/admin/applications/application/")
     checkout = overview_row(page, "checkout")
     expect(checkout.locator(".field-pre_now")).to_contain_text("never deployed")
 
@@ -134,7 +134,7 @@ def test_an_application_page_shows_the_same_and_its_recent_deployments(
     page = new_page("en")
     page.set_viewport_size({"width": WIDTH, "height": 900})
     log_in(page, "bob")
-    page.goto("/admin/releases/application/")
+    page.goto("/admin/applications/application/")
 
     overview_row(page, "checkout").get_by_role("link", name="checkout").click()
 

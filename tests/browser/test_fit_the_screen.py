@@ -4,8 +4,8 @@ and a tag is never broken over two lines."""
 import pytest
 from playwright.sync_api import expect
 
+from applications.models import Application
 from deployments.models import Deployment
-from releases.models import Application
 from releases.services import start_pre_deploy, switch_version
 from tests.browser.helpers import built, log_in
 from tests.helpers import run_stage
@@ -45,8 +45,8 @@ def pages(batch) -> list[str]:
         f"/admin/releases/batch/{batch.pk}/change/",
         "/admin/releases/releaseapp/",
         f"/admin/releases/releaseapp/{checkout.pk}/change/",
-        "/admin/releases/application/",
-        f"/admin/releases/application/{application.pk}/change/",
+        "/admin/applications/application/",
+        f"/admin/applications/application/{application.pk}/change/",
         "/admin/builds/build/",
         f"/admin/builds/build/{build.pk}/change/",
         "/admin/deployments/deployment/",

@@ -4,9 +4,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from applications.models import Application
 from builds.models import Build, BuildImage
 from builds.notifications import AppImage, BuildNotification
-from releases.models import Application, ReleaseApp
+from releases.models import ReleaseApp
 from releases.services import (
     cancel_batch,
     create_batch,

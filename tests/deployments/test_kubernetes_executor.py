@@ -6,10 +6,11 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from kubernetes import client
 
+from applications.models import Application
 from deployments.executors import JobState, PermanentJobError, get_executor
 from deployments.executors.kubernetes import job_status
 from deployments.models import Deployment
-from releases.models import Application, ReleaseApp
+from releases.models import ReleaseApp
 from releases.services import start_pre_deploy
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from django.db.models.functions import Now
 
+from applications.models import Application
 from deployments.executors.kubernetes import KubernetesExecutor
 from deployments.models import Deployment
-from deployments.reconciler import Reconciler
-from releases.models import Application, Batch, ReleaseApp
+from releases.models import Batch, ReleaseApp
+from releases.reconciler import Reconciler
 from releases.services import (
     cancel_batch,
     create_batch,

@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 
 import releases.services.batches as batches_module
+from applications.models import Application
 from builds.models import Build, BuildImage
-from releases.models import Application, ReleaseApp
+from releases.models import ReleaseApp
 from releases.services import create_batch
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory

@@ -21,9 +21,9 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from deployments.executors import Executor, JobState, JobStatus
-from deployments.reconciler import Reconciler
 from releases.choices import DEPLOYING_BATCH_STATUSES, OPEN_BATCH_STATUSES, ReleaseStatus
 from releases.models import Batch, ReleaseApp
+from releases.reconciler import Reconciler
 from releases.selectors import application_tag_choices
 from tests.api.conftest import ALL_PERMISSIONS, token_client
 from tests.factories import UserFactory

@@ -2,8 +2,9 @@
 
 import pytest
 
+from applications.models import Application
 from builds.models import Build, BuildImage
-from releases.models import Application, ReleaseApp
+from releases.models import ReleaseApp
 from releases.services import (
     backfill_latest_tags,
     create_batch,

@@ -12,8 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from applications.models import Application
 from builds.models import Build, BuildImage
-from releases.models import Application, Batch, ReleaseApp
+from releases.models import Batch, ReleaseApp
 from releases.services import backfill_latest_tags, create_batch
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory

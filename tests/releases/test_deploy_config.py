@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from releases.models import Application
+from applications.models import Application
 
 pytestmark = pytest.mark.django_db  # full_clean checks the unique name too
 

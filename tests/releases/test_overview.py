@@ -4,9 +4,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from applications.models import Application
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
-from releases.models import Application
 from releases.overview import (
     application_overview_get,
     application_overviews,

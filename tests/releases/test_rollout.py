@@ -193,7 +193,7 @@ def test_completed_batch_cannot_be_cancelled(user, executor):
 
 
 def _set_config(app: str, config: dict) -> None:
-    from releases.models import Application
+    from applications.models import Application
 
     Application.objects.filter(name=app).update(deploy_config=config)
 

@@ -4,8 +4,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from applications.models import Application
 from deployments.models import Deployment
-from releases.models import Application, Batch
+from releases.models import Batch
 from releases.selectors import application_tag_choices, release_status
 from releases.services import create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice

@@ -24,7 +24,7 @@ from releases.services.batches import AppChoice
 REPO = "acme/shop"
 BATCH_NAME = "Demo release"
 VIEW_PERMISSIONS = [
-    "releases.view_application",
+    "applications.view_application",
     "releases.view_batch",
     "releases.view_releaseapp",
     "builds.view_build",

@@ -3,17 +3,18 @@
 Every workflow that changes something a live region shows ends its transaction with
 `live_touch`, naming what it changed. That bumps the revision of each batch and application
 concerned (`BatchRevision`, `ApplicationRevision`) and stamps the changed releases (a
-deployment's change stamps its release) with their batch's new revision (`ReleaseRevision`), so a poll reads one number per object of its page
-to answer 304, and a batch page that showed revision N re-renders only the rows stamped above N.
+deployment's change stamps its release) with their batch's new revision (`ReleaseRevision`), so
+a poll reads one number per object of its page to answer 304, and a batch page that showed
+revision N re-renders only the rows stamped above N. The apps above are reached by model name
+(`apps.get_model`), never imported: this app sits below them.
 """
 
+from django.apps import apps
 from django.db import connection
 from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from deployments.models import Deployment
-
-from .models import ApplicationRevision, BatchRevision, ReleaseApp, ReleaseRevision
+from .models import ApplicationRevision, BatchRevision, ReleaseRevision
 
 
 def live_touch(
@@ -31,6 +32,8 @@ def live_touch(
     stamps, each in key order; nothing is locked after them, and they have no foreign key
     checks, so these locks never close a cycle with the workflows' own (releases/locks.py).
     """
+    ReleaseApp = apps.get_model("releases", "ReleaseApp")
+    Deployment = apps.get_model("deployments", "Deployment")
     stamped = dict(ReleaseApp.objects.filter(pk__in=release_ids).values_list("pk", "batch_id"))
     applications = set(application_ids)
     for release, batch, application in Deployment.objects.filter(pk__in=deployment_ids).values_list(
@@ -113,10 +116,10 @@ def release_revision():
 
 
 def releases_changed_since(*, batch_id: int, revision: int):
-    """The ids of the releases of a batch whose row shows something stamped after `revision`."""
-    batch_itself = BatchRevision.objects.filter(batch_id=batch_id, whole__gt=revision)
-    if batch_itself.exists():
-        return ReleaseApp.objects.filter(batch_id=batch_id).values("pk")
+    """The ids of the releases of a batch whose row shows something stamped after `revision`
+    (a subquery); None when the batch itself changed since, which every row shows."""
+    if BatchRevision.objects.filter(batch_id=batch_id, whole__gt=revision).exists():
+        return None
     return ReleaseRevision.objects.filter(batch_id=batch_id, revision__gt=revision).values(
         "release_id"
     )
