@@ -619,8 +619,11 @@ def docs_block(result: dict) -> str:
 
 
 def write_docs(result: dict, path: Path) -> None:
+    write_section(path, BEGIN, END, docs_block(result))
+
+
+def write_section(path: Path, begin: str, end: str, block: str) -> None:
     """Replace the section between its markers in docs/performance.md (insert it if absent)."""
-    begin, end, block = BEGIN, END, docs_block(result)
     text = path.read_text() if path.exists() else "# Performance\n"
     if begin in text and end in text:
         text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]

@@ -34,13 +34,15 @@ def live_touch(
     """
     ReleaseApp = apps.get_model("releases", "ReleaseApp")
     Deployment = apps.get_model("deployments", "Deployment")
-    stamped = dict(ReleaseApp.objects.filter(pk__in=release_ids).values_list("pk", "batch_id"))
-    applications = set(application_ids)
-    for release, batch, application in Deployment.objects.filter(pk__in=deployment_ids).values_list(
-        "release_app_id", "release_app__batch_id", "application_id"
-    ):
-        stamped[release] = batch
-        applications.add(application)
+    stamped, applications = {}, set(application_ids)
+    if release_ids:
+        stamped.update(ReleaseApp.objects.filter(pk__in=release_ids).values_list("pk", "batch_id"))
+    if deployment_ids:
+        for release, batch, application in Deployment.objects.filter(
+            pk__in=deployment_ids
+        ).values_list("release_app_id", "release_app__batch_id", "application_id"):
+            stamped[release] = batch
+            applications.add(application)
     whole = set(batch_ids)
     if whole:
         # The Applications list shows each app's open batches with their status.

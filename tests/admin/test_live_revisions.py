@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from applications.models import Application
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
-from applications.models import Application
 from releases.services import (
     apply_deployment_outcome,
     cancel_batch,
@@ -39,7 +39,9 @@ def page_url(page_of: str, batch) -> str:
         "release": reverse("admin:releases_releaseapp_change", args=[release.pk]),
         "applications": reverse("admin:applications_application_changelist")
         + f"?q={release.application.name.rsplit('-', 1)[0]}",
-        "application": reverse("admin:applications_application_change", args=[release.application_id]),
+        "application": reverse(
+            "admin:applications_application_change", args=[release.application_id]
+        ),
     }[page_of]
 
 
