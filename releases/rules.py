@@ -38,14 +38,14 @@ def batch_status_name(status: str) -> str:
 
 
 def permission_blocker(user) -> Blocker | None:
-    """Check 1 of the switch."""
+    """The switch's permission rule."""
     if user is None or not user.has_perm(SWITCH_PERMISSION):
         return Blocker("permission_denied", gettext("You need the switch_version permission."))
     return None
 
 
 def batch_closed_blocker(batch_status: str) -> Blocker | None:
-    """Check 5 of the switch: a completed or cancelled batch never changes again."""
+    """The "batch open" rule: a completed or cancelled batch never changes again."""
     if batch_status not in OPEN_BATCH_STATUSES:
         return Blocker(
             "batch_closed",
@@ -56,7 +56,7 @@ def batch_closed_blocker(batch_status: str) -> Blocker | None:
 
 
 def batch_waiting_blocker(batch_status: str) -> Blocker | None:
-    """Check 6 of the switch, for an open batch."""
+    """The "batch waiting" rule, for an open batch: no switch while a stage deploys."""
     if batch_status not in WAITING_BATCH_STATUSES:
         return Blocker(
             "batch_not_waiting",
@@ -67,7 +67,7 @@ def batch_waiting_blocker(batch_status: str) -> Blocker | None:
 
 
 def deployment_blocker(deployment_in_progress: bool) -> Blocker | None:
-    """Check 7 of the switch."""
+    """The "nothing deploying" rule: no switch while one of the release's Jobs may run."""
     if deployment_in_progress:
         return Blocker("deployment_in_progress")
     return None

@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value can come from the environment."""
 
+import logging
 import os
 import shlex
 import sys
@@ -45,8 +46,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so every log line of the request, other middleware's included, carries its id.
-    "config.middleware.RequestIdMiddleware",
+    # First, so every log line of the request, other middleware's included, carries its id
+    # (config.middleware, which the next entry imports, shapes its request line).
+    "django_structlog.middlewares.RequestMiddleware",
     "config.middleware.RequestBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -115,6 +117,10 @@ LOGIN_URL = "admin:login"
 LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+# The request line says who, in our own fields (config.middleware); no client IP in the logs.
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+DJANGO_STRUCTLOG_USER_ID_FIELD = None
+DJANGO_STRUCTLOG_STATUS_4XX_LOG_LEVEL = logging.INFO
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -224,14 +224,3 @@ APPLICATION = {
     },
     "open_releases": [12],
 }
-NEVER_DEPLOYED = {
-    "name": "worker",
-    "latest": {
-        "image_tag": "w7",
-        "build_id": 56,
-        "build_number": 57,
-        "built_at": "2026-11-27T11:38:00Z",
-    },
-    "environments": {"pre": None, "prod": None},
-    "open_releases": [],
-}

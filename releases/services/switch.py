@@ -41,7 +41,8 @@ def switch_version(
 ) -> SwitchResult:
     """Switch a release to another tag (by default its latest), if and only if it is safe.
 
-    Checks run in a fixed order and the first failure answers (see SPEC §5); a switch whose
+    Checks run in a fixed order (permission, already there, expected tag, known tag, batch
+    open, batch waiting, nothing deploying) and the first failure answers; a switch whose
     effect already holds answers `changed=False`. Locks batch -> release -> deployments, so a
     switch and a stage start on one batch never interleave. The superseded Jobs are deleted
     after commit.
