@@ -5,7 +5,8 @@ releases (by pk) -> their deployments (by pk). A workflow that needs rows of sev
 takes them top-down through these helpers, so two workflows never wait on each other in a
 cycle. New-tag detection locks applications, then releases (by pk), and never waits for a
 batch. The reconciler claims deployment rows alone, skipping locked ones (SKIP LOCKED), so it
-never waits for a workflow.
+never waits for a workflow. Last of all, as a transaction's last writes, the live pages'
+revisions (`live.revisions.live_touch`: batches, applications, releases' stamps, each by pk).
 """
 
 from django.db.models import QuerySet
