@@ -80,7 +80,7 @@ class LiveAdminMixin:
     """A model admin whose list and change pages refresh their live regions in place.
 
     Give `live_revision()`: an expression over the model's rows that grows with every change any
-    region of a row shows (`releases.live`). Mark cells and fields with
+    region of a row shows (`live.revisions`). Mark cells and fields with
     `utilities.live.live_display`; name the list's in `live_list_fields`; return the change
     page's regions from `live_regions`, its other context from `live_page_context`; name in
     `live_permissions` the permissions that change what the regions show. The pages then poll

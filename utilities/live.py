@@ -3,7 +3,7 @@
 A page marks what may change as *regions*: elements with a stable id (`live_region`, or
 `@live_display` on an admin display method). Each region belongs to one object of the page (its
 id names it, `region_id`) and shows only data whose every change raises that object's *revision*,
-a number the workflows bump in their own transaction (`releases.live`). The page's ETag is its
+a number the workflows bump in their own transaction (`live.revisions`). The page's ETag is its
 scope (who looks, in which language, at which objects) and the revisions of its objects.
 
 The poller (`admin/live.html`, included by `base_site.html` when the context has `live`) asks the
