@@ -23,6 +23,7 @@ from .. import rules
 from ..models import Batch, ReleaseApp
 from . import views
 from .display import (
+    HistoryMixin,
     ReleaseDisplayMixin,
     is_closed,
     release_queryset,
@@ -67,7 +68,7 @@ def batch_url(batch_id: int) -> str:
 
 
 @admin.register(Batch)
-class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "batch_status",
@@ -179,7 +180,13 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         ]
 
     def live_page_context(self, request, batch) -> dict:
-        return {"batch_tools": self.tools(request, batch)}
+        return {
+            "batch_tools": self.tools(request, batch),
+            "rollout_note": any(
+                action["name"] == "start_pre_deploy"
+                for action in self.rollout_actions(request, batch)
+            ),
+        }
 
     def has_add_permission(self, request, obj=None):
         # Creating goes through `create_batch` (views.create_batch), never a model form.
