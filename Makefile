@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-rollout bench-live soak install messages
+.PHONY: run test lint bench bench-rollout bench-api bench-informer bench-live soak install messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,12 +43,13 @@ lint: $(STAMP)
 
 # Benchmarks against their own databases (rt_bench, rt_bench_empty; never the test database),
 # written to docs/performance.md. BENCH_SCALE=1.0 seeds the full 1M deployments (about a
-# minute); the default 0.1 is quick; BENCH_ARGS=--reseed seeds again. Needs wrk (apt-get install wrk).
+# minute); the default 0.1 is quick; BENCH_ARGS=--reseed seeds again. wrk comes from Debian's
+# packages when root and missing (scripts/ensure-wrk).
 BENCH_SCALE ?= 0.1
 BENCH_DURATION ?= 5
 BENCH_ROUNDS ?= 3
 bench: $(STAMP)
-	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+	@scripts/ensure-wrk
 	scripts/ensure-postgres --url BENCH_DATABASE_URL=rt_bench --url BENCH_EMPTY_DATABASE_URL=rt_bench_empty \
 	  $(BIN)/python -m bench.run --scale $(BENCH_SCALE) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
 
@@ -68,6 +69,19 @@ BENCH_LIVE_BASELINE ?= main
 bench-live: $(STAMP)
 	@scripts/ensure-wrk
 	scripts/ensure-postgres $(BIN)/python -m bench.live_pages --baseline $(BENCH_LIVE_BASELINE) $(BENCH_LIVE_ARGS)
+
+# Issue 19's two comparisons, BENCH_BASELINE (default main, unpacked with git archive) next to
+# this tree in one run, each writing its section of docs/performance.md: the status endpoint and
+# a 1-app ingest against their floor views (on rt_bench, seeded at BENCH_SCALE when needed), and
+# one reconciler's RSS following 10,000 Jobs against its idle RSS (database rt_bench_informer).
+BENCH_BASELINE ?= main
+bench-api: $(STAMP)
+	@scripts/ensure-wrk
+	scripts/ensure-postgres --url BENCH_DATABASE_URL=rt_bench \
+	  $(BIN)/python -m bench.api --baseline $(BENCH_BASELINE) --scale $(BENCH_SCALE) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS)
+
+bench-informer: $(STAMP)
+	scripts/ensure-postgres $(BIN)/python -m bench.informer_memory --baseline $(BENCH_BASELINE)
 
 # The concurrency and fault tests at higher counts (override any of the variables), without the per-test
 # timeout of `make test`.

@@ -35,6 +35,8 @@ from releases.services.batches import AppChoice  # noqa: E402
 PROBE_APPS = [f"probe-{i:03d}" for i in range(200)]
 OPEN_PROBE_BATCHES = 5
 CONTENTION = 64
+# Deployments of history behind the heavy probe release (the status must not care).
+HEAVY_HISTORY = 10_000
 PERMISSIONS = [
     "releases.view_batch",
     "releases.view_releaseapp",
@@ -95,7 +97,8 @@ def history_sql(release_id: int, count: int) -> None:
         cursor.execute(
             """INSERT INTO deployments_deployment (id, release_app_id, application_id, environment,
                  image_tag, config, status, job_name, job_namespace, error, created_at, started_at,
-                 finished_at, superseded_at, superseded_by_id, cleanup_pending, claimed_by)
+                 finished_at, superseded_at, superseded_by_id, cleanup_pending, claimed_by,
+                 attempts)
                SELECT %(base)s + i, %(r)s,
                       (SELECT application_id FROM releases_releaseapp WHERE id = %(r)s),
                       CASE WHEN i %% 2 = 0 THEN 'pre' ELSE 'prod' END,
@@ -103,7 +106,7 @@ def history_sql(release_id: int, count: int) -> None:
                       'release-train-pre', '', now() - (%(n)s - i) * interval '1 minute',
                       now(), now(),
                       CASE WHEN i < %(n)s - 2 THEN now() END,
-                      CASE WHEN i < %(n)s - 2 THEN %(base)s + i + 2 END, false, ''
+                      CASE WHEN i < %(n)s - 2 THEN %(base)s + i + 2 END, false, '', 0
                FROM generate_series(0, %(n)s - 1) i""",
             {"base": base, "r": release_id, "n": count},
         )
@@ -119,10 +122,10 @@ def deployed_sql(batch_id: int, environment: str, status: str) -> None:
         cursor.execute(
             """INSERT INTO deployments_deployment (release_app_id, application_id, environment,
                  image_tag, config, status, job_name, job_namespace, error, created_at,
-                 started_at, finished_at, cleanup_pending, claimed_by)
+                 started_at, finished_at, cleanup_pending, claimed_by, attempts)
                SELECT r.id, r.application_id, %(env)s, r.image_tag, '{}'::jsonb, %(status)s,
                       'rt-probe-' || %(env)s || '-' || r.id, 'release-train-' || %(env)s, '',
-                      now(), now(), now(), false, ''
+                      now(), now(), now(), false, '', 0
                FROM releases_releaseapp r WHERE r.batch_id = %(batch)s""",
             {"batch": batch_id, "env": environment, "status": status},
         )
@@ -137,7 +140,7 @@ def prepare() -> dict:
     user, _ = User.objects.get_or_create(username="bench")
     user.user_permissions.set(
         Permission.objects.filter(
-            content_type__app_label__in=["releases", "builds", "deployments"],
+            content_type__app_label__in=["releases", "builds", "deployments", "applications"],
             codename__in=[p.split(".")[1] for p in PERMISSIONS],
         )
     )
@@ -156,7 +159,7 @@ def prepare() -> dict:
         release(batches[2], "probe-000"),
     )
     history_sql(status_release, 10)
-    history_sql(heavy_release, 10_000)
+    history_sql(heavy_release, HEAVY_HISTORY)
     # What runs where, for the applications list: every probe app runs in pre and prod, and
     # has a newer failed prod attempt (as the seeded apps run in both and have open releases).
     deployed_sql(batches[3], "pre", "succeeded")
@@ -236,7 +239,7 @@ def flat() -> dict:
             "service_first_seen": first,
             "service_duplicate": again,
             "endpoint_first_seen": http,
-            "releases_updated": n_apps * OPEN_PROBE_BATCHES,
+            "releases_updated": len(apps) * OPEN_PROBE_BATCHES,
         }
     if probe.get("seeded_app"):
         # An app with the seeded history behind it: ~100 releases, 200 builds, a few open.
@@ -424,10 +427,10 @@ def _running_deployments(release_id: int, n: int) -> list[int]:
         cursor.execute(
             """INSERT INTO deployments_deployment (release_app_id, application_id, environment,
                  image_tag, config, status, job_name, job_namespace, error, created_at,
-                 started_at, superseded_at, cleanup_pending, claimed_by)
+                 started_at, superseded_at, cleanup_pending, claimed_by, attempts)
                SELECT r.id, r.application_id, CASE WHEN i %% 2 = 0 THEN 'pre' ELSE 'prod' END,
                       r.image_tag, '{}'::jsonb, 'running', 'rt-cost-' || i, 'release-train-pre',
-                      '', now(), now(), now(), false, ''
+                      '', now(), now(), now(), false, '', 0
                FROM releases_releaseapp r, generate_series(1, %(n)s) i WHERE r.id = %(r)s
                RETURNING id""",
             {"r": release_id, "n": n},

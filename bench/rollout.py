@@ -623,7 +623,8 @@ def write_docs(result: dict, path: Path) -> None:
 
 
 def write_section(path: Path, begin: str, end: str, block: str) -> None:
-    """Replace the section between its markers in docs/performance.md (insert it if absent)."""
+    """Replace a benchmark's section, `block` (which starts with `begin` and ends with `end`),
+    in docs/performance.md; insert it if absent."""
     text = path.read_text() if path.exists() else "# Performance\n"
     if begin in text and end in text:
         text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]

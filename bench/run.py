@@ -83,8 +83,10 @@ def ratio(a: float, b: float) -> float:
 
 
 class Gunicorn:
-    def __init__(self, url: str, *, threads: int = 1):
-        self.url, self.threads = url, threads
+    """gunicorn of `tree` (this one, or another commit's unpacked files) on `port`."""
+
+    def __init__(self, url: str, *, threads: int = 1, tree: Path = ROOT, port: int = PORT):
+        self.url, self.threads, self.tree, self.port = url, threads, tree, port
 
     def __enter__(self):
         self.log = LOG.open("a")
@@ -97,10 +99,11 @@ class Gunicorn:
                 "config/gunicorn.py",
                 "config.wsgi:application",
             ],
-            cwd=ROOT,
+            cwd=self.tree,
             env=env_for(
                 self.url,
-                GUNICORN_BIND=f"127.0.0.1:{PORT}",
+                PYTHONPATH=str(self.tree),
+                GUNICORN_BIND=f"127.0.0.1:{self.port}",
                 WEB_CONCURRENCY=str(WORKERS),
                 GUNICORN_THREADS=str(self.threads),
                 PROMETHEUS_MULTIPROC_DIR=self.metrics_dir,
@@ -111,7 +114,7 @@ class Gunicorn:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 conn.request("GET", "/healthz")
                 if conn.getresponse().status == 200:
                     return self
@@ -130,7 +133,7 @@ class Gunicorn:
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
-def wrk(path: str, duration: int, script: str, *args: str) -> dict:
+def wrk(path: str, duration: int, script: str, *args: str, port: int = PORT) -> dict:
     out = subprocess.run(
         [
             "wrk",
@@ -142,7 +145,7 @@ def wrk(path: str, duration: int, script: str, *args: str) -> dict:
             "--latency",
             "-s",
             str(ROOT / "bench" / "wrk" / script),
-            f"http://127.0.0.1:{PORT}{path}",
+            f"http://127.0.0.1:{port}{path}",
             "--",
             *args,
         ],
@@ -370,7 +373,6 @@ def main() -> None:
     report["index_cost"] = measure("index_cost", SEEDED, BENCH_ROUNDS=str(args.rounds))
     report["explain"] = measure("explain", SEEDED)
     report["breakdown"] = measure("all", SEEDED, module="bench.breakdown")
-    report["experiments"] = measure("all", SEEDED, module="bench.experiments")
 
     print("overhead vs floor under gunicorn", flush=True)
     log_start = LOG.stat().st_size if LOG.exists() else 0

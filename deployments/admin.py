@@ -2,6 +2,7 @@
 
 import json
 
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import _boolean_icon
 from django.utils.html import format_html, format_html_join
@@ -27,18 +28,39 @@ class CurrentFilter(admin.SimpleListFilter):
         return queryset
 
 
+class BatchFilter(admin.SimpleListFilter):
+    """The newest batches to pick from; any batch's deployments by `?batch=<id>` (the batch
+    page links there), so the sidebar stays short however many batches there are."""
+
+    title = _("batch")
+    parameter_name = "batch"
+    offered = 15
+
+    def lookups(self, request, model_admin):
+        # By name, not import: deployments sits below releases and imports none of it.
+        batch_model = apps.get_model("releases", "Batch")
+        batches = batch_model.objects.order_by("-created_at", "-pk")[: self.offered]
+        return [(str(b.pk), b.name) for b in batches]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(release_app__batch_id=int(self.value()))
+        return queryset
+
+
 @admin.register(Deployment)
 class DeploymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "number",
         "release_link",
+        "batch_link",
         "image",
         "deployment_status",
         "current_or_superseded",
         "created",
         "finished",
     )
-    list_filter = ("environment", "status", CurrentFilter, "cleanup_pending")
+    list_filter = (BatchFilter, "environment", "status", CurrentFilter, "cleanup_pending")
     search_fields = ("release_app__application__name", "image_tag", "job_name")
     list_select_related = ("release_app__application", "release_app__batch", "superseded_by")
     fields = (
@@ -84,7 +106,7 @@ class DeploymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         # The application's name: the tag has its own column.
         return admin_link(obj.release_app, obj.release_app.application.name)
 
-    @admin.display(description=_("batch"))
+    @admin.display(description=_("batch"), ordering="release_app__batch__created_at")
     def batch_link(self, obj):
         return admin_link(obj.release_app.batch)
 

@@ -153,7 +153,7 @@ class Deployment(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.environment} {self.image_tag}"
+        return f"#{self.pk} {self.get_environment_display()} {self.image_tag}"
 
     @property
     def is_current(self) -> bool:

@@ -7,7 +7,8 @@ What it serves, as the API server does:
 
 - create, read (also `/status`), delete of one Job; list of a namespace's Jobs or of all
   (`/apis/batch/v1/jobs`), with `labelSelector`, `fieldSelector` (metadata.name,
-  metadata.namespace), `limit` and `continue`;
+  metadata.namespace), `limit` and `continue` (a token of a version older than the kept
+  history gets 410 `Expired`);
 - a `resourceVersion` on every object and list, from one counter bumped by every change;
 - `watch=true` on either list path: a chunked stream of JSON lines (ADDED, MODIFIED, DELETED,
   BOOKMARK with `allowWatchBookmarks`), from `resourceVersion` (unset or "0": the current
@@ -16,7 +17,8 @@ What it serves, as the API server does:
 
 What tests do to it: `finish`/`fail` a Job (the Job controller), `activate` it, `vanish` it
 (someone else deletes it), `cut_watches` (a dropped stream), `expire_history` (the next watch
-from an old version gets 410), `inject` faults (a status, 429 with Retry-After, a delay) on
+or continued list from an old version gets 410), `before_list` (called with each list
+request's query before it is answered: to act between two pages), `inject` faults (a status, 429 with Retry-After, a delay) on
 create, read, list, watch and delete, and read `counts` of requests per operation.
 
 Thread-safe: one lock guards the state; each watch has its own queue, filled under that lock.
@@ -31,6 +33,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -127,10 +130,11 @@ class FakeKubernetes:
         self.cluster_scope = cluster_scope
         self.bookmark_seconds = bookmark_seconds
         self.log_requests = True  # off: only the counters (long benchmark runs)
+        self.before_list: Callable[[dict], None] | None = None
         self._lock = threading.RLock()
         self._version = 0
         self._history: deque = deque(maxlen=history)  # (version, type, job)
-        self._expired = 0  # watches from below this version get 410
+        self._expired = 0  # watches and continued lists from below this version get 410
         self._watches: set[_Watch] = set()
         self._server = _Server(("127.0.0.1", port), _handler(self))
         self._thread = threading.Thread(
@@ -233,7 +237,8 @@ class FakeKubernetes:
             return len(self._watches)
 
     def expire_history(self) -> None:
-        """Forget the kept events: a watch from any version before now gets 410 Gone."""
+        """Forget the kept events: a watch or a list's `continue` from any version before now
+        gets 410 Gone."""
         with self._lock:
             self._history.clear()
             self._expired = self._version
@@ -313,6 +318,8 @@ class FakeKubernetes:
             if op in ("list", "watch"):
                 labels = _selector(_param(query, "labelSelector"), labels=True)
                 fields = _selector(_param(query, "fieldSelector"), labels=False)
+            if op == "list" and self.before_list is not None:
+                self.before_list(query)
             with self._lock:
                 if op == "list":
                     answer = self._list(namespace, labels, fields, query)
@@ -378,19 +385,28 @@ class FakeKubernetes:
             and _matches(labels, job["metadata"].get("labels") or {})
             and _matches(fields, _fields(job))
         ]
-        meta = {"resourceVersion": str(self._version)}
+        version = self._version
         after = _param(query, "continue")
         if after:
             try:
-                start = json.loads(after)
-            except ValueError:
+                version, start = json.loads(after)
+                version, start = int(version), tuple(start)
+            except (ValueError, TypeError):
                 raise BadRequest("invalid continue token") from None
-            items = [job for job in items if _key(job) > tuple(start)]
+            if version < self._expired:
+                # As the API server answers a token of a compacted version: list again.
+                message = "The provided continue parameter is too old to display a consistent list"
+                return Response(410, _status(410, "Expired", message))
+            items = [job for job in items if _key(job) > start]
+        # Every page carries the first page's version, as the API server's snapshot does (this
+        # fake serves later pages from the current state; a watch from that version replays
+        # whatever changed meanwhile).
+        meta = {"resourceVersion": str(version)}
         limit = _param(query, "limit")
         if limit and int(limit) < len(items):
             meta["remainingItemCount"] = len(items) - int(limit)
             items = items[: int(limit)]
-            meta["continue"] = json.dumps(list(_key(items[-1])))
+            meta["continue"] = json.dumps([version, list(_key(items[-1]))])
         return Response(
             200, {"apiVersion": "batch/v1", "kind": "JobList", "metadata": meta, "items": items}
         )

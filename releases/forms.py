@@ -97,7 +97,10 @@ class BatchCreateForm(forms.Form):
 
     name = forms.CharField(label=_("name"), max_length=200)
     apps = forms.MultipleChoiceField(
-        label=_("applications"), widget=forms.CheckboxSelectMultiple, required=True
+        label=_("applications"),
+        widget=forms.CheckboxSelectMultiple,
+        required=True,
+        error_messages={"required": _("Pick at least one application.")},
     )
 
     def __init__(self, *args, applications, menu: dict[int, list[BuildImage]], **kwargs):

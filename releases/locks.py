@@ -9,13 +9,15 @@ never waits for a workflow. Last of all, as a transaction's last writes, the liv
 revisions (`live.revisions.live_touch`: batches, applications, releases' stamps, each by pk).
 """
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from deployments.models import Deployment
 from utilities.errors import DomainError
 
-from .choices import OPEN_BATCH_STATUSES
 from .models import Batch, ReleaseApp
+
+quote_name = connection.ops.quote_name
 
 
 def batch_lock(*, batch_id: int) -> Batch:
@@ -66,14 +68,15 @@ def deployment_lock(*, deployment_id: int) -> Deployment:
     return Deployment.objects.select_for_update().get(pk=deployment_id)
 
 
-def open_releases_of_applications_lock(*, application_ids) -> list[int]:
-    """Ids of the releases of these applications in open batches, locked in pk order (new-tag
-    detection; the caller holds the applications' locks)."""
-    return list(
-        ReleaseApp.objects.select_for_update(of=("self",))
-        .filter(application_id__in=list(application_ids), batch__status__in=OPEN_BATCH_STATUSES)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+def open_releases_of_applications_lock_sql() -> str:
+    """A `SELECT id` that locks the releases of the applications `%(apps)s` in batches of a
+    status in `%(open)s`, in pk order: new-tag detection runs it as the first step of its one
+    statement (the caller holds the applications' locks)."""
+    release, batch = quote_name(ReleaseApp._meta.db_table), quote_name(Batch._meta.db_table)
+    return (
+        f"SELECT r.id FROM {release} r JOIN {batch} b ON b.id = r.batch_id "
+        "WHERE r.application_id = ANY(%(apps)s) AND b.status = ANY(%(open)s) "
+        "ORDER BY r.id FOR UPDATE OF r"
     )
 
 

@@ -45,13 +45,13 @@ def tag(value: str) -> str:
 
 
 def compact_datetime(value) -> str:
-    """A date and time in the short local format (11/29/2026 2:36 p.m.), for narrow columns."""
+    """A date and time as every admin page shows one (2026-11-29 14:36; config/formats/)."""
     if value is None:
         return "—"
     return format_html(
         '<time datetime="{}">{}</time>',
         value.isoformat(),
-        date_format(localtime(value), "SHORT_DATETIME_FORMAT"),
+        date_format(localtime(value), "DATETIME_FORMAT"),
     )
 
 

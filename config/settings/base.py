@@ -101,6 +101,7 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("DJANGO_TIME_ZONE", default="UTC")
 USE_I18N = True
+FORMAT_MODULE_PATH = ["config.formats"]  # one date format in every language (config/formats/)
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -225,6 +226,8 @@ DEPLOY_CLEANUP_BUDGET_SECONDS = env.float("DEPLOY_CLEANUP_BUDGET_SECONDS", defau
 # (one request, a ClusterRole).
 DEPLOY_KUBERNETES_WATCH_SECONDS = env.int("DEPLOY_KUBERNETES_WATCH_SECONDS", default=240)
 DEPLOY_KUBERNETES_RESYNC_SECONDS = env.float("DEPLOY_KUBERNETES_RESYNC_SECONDS", default=600.0)
+# Jobs per page of the informers' lists: memory holds one page of raw Jobs at a time.
+DEPLOY_KUBERNETES_LIST_PAGE_SIZE = env.int("DEPLOY_KUBERNETES_LIST_PAGE_SIZE", default=500)
 DEPLOY_KUBERNETES_WATCH_SCOPE = env("DEPLOY_KUBERNETES_WATCH_SCOPE", default="namespaces")
 # The reconciler is woken by PostgreSQL NOTIFY when work commits; this interval is only the
 # fallback. Without LISTEN (SQLite) it looks for work every DEPLOY_RECONCILER_POLL_SECONDS.

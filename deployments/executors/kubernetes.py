@@ -342,21 +342,39 @@ class KubernetesExecutor(Executor):
         return api.list_namespaced_job, {"namespace": scope}
 
     def _list(self, scope: str) -> tuple[dict[Key, JobStatus], str]:
-        """Our Jobs in `scope` and the list's resourceVersion, in one request. Read as JSON:
-        the client's models cost far more than the few fields we need."""
+        """Our Jobs in `scope` and the list's resourceVersion, page by page (`limit` and
+        `continue`), so a process following thousands of Jobs holds one page of them as JSON at
+        a time, never the whole list; raises Expired when a page's `continue` expired (410:
+        the list must start again). Read as JSON: the client's models cost far more than the
+        few fields we need."""
         call, kwargs = self._list_call(scope)
-        response = call(
-            **kwargs,
-            label_selector=MANAGED_SELECTOR,
-            _preload_content=False,
-            _request_timeout=settings.DEPLOY_KUBERNETES_TIMEOUT,
-        )
-        body = json.loads(response.data)
-        states = {
-            (job["metadata"].get("namespace") or scope, job["metadata"]["name"]): job_status(job)
-            for job in body.get("items") or []
-        }
-        return states, (body.get("metadata") or {}).get("resourceVersion") or ""
+        states: dict[Key, JobStatus] = {}
+        version, page = "", {}
+        while True:
+            try:
+                response = call(
+                    **kwargs,
+                    **page,
+                    label_selector=MANAGED_SELECTOR,
+                    limit=settings.DEPLOY_KUBERNETES_LIST_PAGE_SIZE,
+                    _preload_content=False,
+                    _request_timeout=settings.DEPLOY_KUBERNETES_TIMEOUT,
+                )
+            except ApiException as exc:
+                if exc.status == 410:
+                    raise Expired(exc.reason or "Gone") from None
+                raise
+            body = json.loads(response.data)
+            meta = body.get("metadata") or {}
+            for job in body.get("items") or []:
+                key = (job["metadata"].get("namespace") or scope, job["metadata"]["name"])
+                states[key] = job_status(job)
+            # Every page is of the first page's snapshot: watching from its version misses
+            # nothing that changed while the rest was read.
+            version = version or meta.get("resourceVersion") or ""
+            if not meta.get("continue"):
+                return states, version
+            page = {"_continue": meta["continue"]}
 
     def _watch(self, scope: str, version: str, seconds: int) -> Iterator[WatchEvent]:
         """Changes from `version` on, for at most `seconds`; raises Expired on 410 Gone.

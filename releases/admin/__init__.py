@@ -21,3 +21,4 @@ admin.site.site_url = None  # the admin is the site; no "View site" link to nowh
 # The app list beside every page took a quarter of a 1280 px screen from the lists; the
 # breadcrumbs and the index lead everywhere it did.
 admin.site.enable_nav_sidebar = False
+admin.site.empty_value_display = "—"  # the dash our own cells show for nothing, everywhere

@@ -9,6 +9,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from applications.choices import Environment
+from deployments.choices import DeploymentStatus
 from live.revisions import batch_revision, releases_changed_since
 from utilities.admin import (
     LiveAdminMixin,
@@ -20,6 +22,7 @@ from utilities.admin import (
 from utilities.live import live_display, region_id
 
 from .. import rules
+from ..choices import BatchStatus, ReleaseStatus
 from ..models import Batch, ReleaseApp
 from . import views
 from .display import (
@@ -63,6 +66,45 @@ class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
         return switch_cell(self.request.user, obj, next_url=batch_url(obj.batch_id))
 
 
+FAILED_RELEASE_STATUSES = (ReleaseStatus.PRE_FAILED, ReleaseStatus.PROD_FAILED)
+# What a person can do about a failure, by where the batch stands once its stage failed.
+FAILURE_NEXT_STEPS = {
+    BatchStatus.PRE_WAITING: _(
+        "Fix the cause and start the pre rollout again: it retries the failed applications. "
+        "Or switch a failed application to a tag that has the fix, then start pre."
+    ),
+    BatchStatus.PROD_WAITING: _(
+        "Fix the cause and start the prod rollout again: it retries the failed applications. "
+        "Or switch a failed application to a tag that has the fix; the batch then goes back to "
+        "waiting for pre."
+    ),
+}
+
+
+def last_failure(batch) -> str | None:
+    """The failed status of the batch's last stage (prod over pre), if any release failed it."""
+    if batch.prod_failed_count:
+        return ReleaseStatus.PROD_FAILED
+    if batch.pre_failed_count:
+        return ReleaseStatus.PRE_FAILED
+    return None
+
+
+def failed_deployment(release):
+    """The release's current deployment that failed (it carries the Job's error), if shown."""
+    environment = (
+        Environment.PROD if release.status == ReleaseStatus.PROD_FAILED else Environment.PRE
+    )
+    return next(
+        (
+            d
+            for d in release.current_deployments
+            if d.environment == environment and d.status == DeploymentStatus.FAILED
+        ),
+        None,
+    )
+
+
 def batch_url(batch_id: int) -> str:
     return reverse("admin:releases_batch_change", args=[batch_id])
 
@@ -86,7 +128,7 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
         "new_tag_count",
         "created_by",
         "created_at",
-        "updated_at",
+        "updated",
     )
     readonly_fields = fields
     inlines = [ReleaseInline]
@@ -104,17 +146,32 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
             .annotate(
                 release_count=Count("releases"),
                 new_tag_count=Count("releases", filter=Q(releases__has_new_tag=True)),
+                pre_failed_count=Count(
+                    "releases", filter=Q(releases__status=ReleaseStatus.PRE_FAILED)
+                ),
+                prod_failed_count=Count(
+                    "releases", filter=Q(releases__status=ReleaseStatus.PROD_FAILED)
+                ),
             )
         )
 
     @admin.display(description=_("status"), ordering="status")
     @live_display
     def batch_status(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
+        badge = status_badge(obj.status, obj.get_status_display())
+        failed = last_failure(obj)
+        if failed is None:
+            return badge
+        return format_html("{} {}", badge, status_badge(failed, ReleaseStatus(failed).label))
 
     @admin.display(description=_("created at"), ordering="created_at")
     def created(self, obj):
         return compact_datetime(obj.created_at)  # short: the list fits 1280 px
+
+    @admin.display(description=_("updated at"))
+    @live_display
+    def updated(self, obj):
+        return compact_datetime(obj.updated_at)
 
     @admin.display(description=_("releases"), ordering="release_count")
     def release_count(self, obj):
@@ -158,30 +215,49 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
             "region": region_id(batch, "tools"),
             "rollout_actions": self.rollout_actions(request, batch),
             "history_url": reverse("admin:releases_batch_history", args=[batch.pk]),
+            "deployments_url": reverse("admin:deployments_deployment_changelist")
+            + f"?batch={batch.pk}",
             "closed_line": closed_line,
         }
         return mark_safe(render_to_string("admin/releases/batch/tools.html", context))
 
+    def failures(self, batch, releases) -> str:
+        """The banner naming the releases whose last deployment failed, their errors, and what to
+        do; an empty region while there is none, so a failure appears in place."""
+        failed = [r for r in releases if r.status in FAILED_RELEASE_STATUSES]
+        context = {
+            "region": region_id(batch, "failures"),
+            "failed": [(r, failed_deployment(r)) for r in failed],
+            "count": len(failed),
+            "next_step": FAILURE_NEXT_STEPS.get(batch.status, ""),
+        }
+        return mark_safe(render_to_string("admin/releases/batch/failures.html", context))
+
     def live_regions(self, request, batch, *, since) -> list[str]:
-        # The batch's own regions always (its new tag count sums up the rows); of the rows,
-        # those stamped after what the page shows.
+        # The batch's own regions always (its new tag count and failures sum up the rows); of
+        # the rows, those stamped after what the page shows.
         releases = batch.releases.order_by("pk")
         changed = (
             None if since is None else releases_changed_since(batch_id=batch.pk, revision=since)
         )
         if changed is not None:
             releases = releases.filter(pk__in=changed)
-        releases = release_queryset(releases)
+        failed = batch.releases.filter(status__in=FAILED_RELEASE_STATUSES).order_by("pk")
+        releases, failed = release_queryset(releases), list(release_queryset(failed))
         return [
             self.batch_status(batch),
             self.new_tag_count(batch),
+            self.updated(batch),
             self.tools(request, batch),
+            self.failures(batch, failed),
             *release_regions(request.user, releases, next_url=batch_url(batch.pk)),
         ]
 
     def live_page_context(self, request, batch) -> dict:
+        releases = release_queryset(batch.releases.order_by("pk"))
         return {
             "batch_tools": self.tools(request, batch),
+            "batch_failures": self.failures(batch, releases),
             "rollout_note": any(
                 action["name"] == "start_pre_deploy"
                 for action in self.rollout_actions(request, batch)

@@ -11,18 +11,20 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from applications.models import Application
 from utilities.admin import status_badge
 from utilities.errors import REFUSALS, DomainError, refusal
+from utilities.live import region_id
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
 from ..forms import BatchCreateForm, NoteForm, SwitchVersionForm
 from ..models import Batch
+from .display import is_closed
 
 # What each permission the admin checks lets a person do, in their words.
 PERMISSION_WORDS = {
@@ -137,12 +139,24 @@ def rollout(model_admin, request, object_id: int, transition: str):
         return HttpResponseNotAllowed(["POST"])
     if not form.is_valid() and confirmed:
         # GET asks; a POST with a bad note asks again, its error beside the note.
+        releases = list(batch.releases.select_related("application").order_by("application__name"))
         context = {
             **model_admin.admin_site.each_context(request),
             "opts": model_admin.opts,
             "title": CONFIRM_TITLES[transition] % {"name": batch.name},
             "batch": batch,
-            "releases": batch.releases.select_related("application").order_by("application__name"),
+            "releases": releases,
+            # Shipping a tag while a newer one waits is rarely meant: say so, and offer the switch.
+            "newer": [
+                (
+                    release,
+                    reverse("admin:releases_releaseapp_switch", args=[release.pk])
+                    + "?"
+                    + urlencode({"next": change_url}),
+                )
+                for release in releases
+                if release.has_new_tag
+            ],
             "change_url": change_url,
             "form": form,
         }
@@ -160,11 +174,15 @@ def rollout(model_admin, request, object_id: int, transition: str):
 
 
 def _report_rollout(request, transition, result) -> None:
-    status = result.batch.get_status_display()
+    # Lowercase mid-sentence ("the batch is now deploying to prod"). The message is tagged with
+    # the status it announces: the live page drops it once the batch has moved on (base_site.html).
+    status = result.batch.get_status_display().lower()
+    announces = f"rt-while rt-while-{region_id(result.batch, 'batch_status')}-{result.batch.status}"
     if not result.changed:
         messages.info(
             request,
             gettext("Nothing to do: the batch is already %(status)s.") % {"status": status},
+            extra_tags=announces,
         )
     elif transition == "cancel":
         count = len(result.deployments)
@@ -186,12 +204,14 @@ def _report_rollout(request, transition, result) -> None:
                 count,
             )
             % {"count": count, "status": status},
+            extra_tags=announces,
         )
     else:
         messages.success(
             request,
             gettext("No release needed this stage; the batch is now %(status)s.")
             % {"status": status},
+            extra_tags=announces,
         )
 
 
@@ -240,6 +260,7 @@ def switch(model_admin, request, object_id: int):
         "batch_badge": status_badge(release.batch.status, release.batch.get_status_display()),
         "form": form,
         "blockers": view.switch_blockers,
+        "closed": is_closed(release.batch),
         "change_url": change_url,
         "next_url": next_url,
     }

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from deployments.api.serializers import DeploymentSerializer
+from deployments.api.serializers import DeploymentSerializer, datetime_text
 from deployments.choices import DeploymentStatus
 from releases.choices import BatchStatus, HistoryAction, ReleaseStatus
 from releases.history import NOTE_MAX_LENGTH, note_clean
@@ -231,6 +231,37 @@ class ReleaseStatusSerializer(serializers.Serializer):
     switch_blockers = SwitchBlockerSerializer(many=True)
     current_deployments = DeploymentSerializer(many=True)
     history = DeploymentSerializer(many=True, help_text="Newest first, at most 50.")
+
+    def to_representation(self, instance):
+        """The fields above, written out (as `DeploymentSerializer` does, for the same reason:
+        the status is the API's hot read). `tests/api/test_releases.py` holds this equal to
+        DRF's per-field machinery."""
+        release, deployment = instance.release, DeploymentSerializer(context=self.context)
+        batch, latest_build, updated_by = (
+            release.batch,
+            release.latest_build,
+            release.tag_updated_by,
+        )
+        return {
+            "id": release.id,
+            "app": release.application.name,
+            "batch": {"id": batch.id, "name": batch.name, "status": batch.status},
+            "status": release.status,
+            "image_tag": release.image_tag,
+            "latest_image_tag": release.latest_image_tag,
+            "has_new_tag": release.has_new_tag,
+            "latest_build_number": latest_build.number if latest_build is not None else None,
+            "tag_updated_at": datetime_text(release.tag_updated_at),
+            "tag_updated_by": updated_by.username if updated_by is not None else None,
+            "can_switch": instance.can_switch,
+            "switch_blockers": [
+                {"code": b.code, "detail": b.detail} for b in instance.switch_blockers
+            ],
+            "current_deployments": [
+                deployment.to_representation(d) for d in instance.current_deployments
+            ],
+            "history": [deployment.to_representation(d) for d in instance.history],
+        }
 
 
 class DeploymentAttemptSerializer(serializers.Serializer):

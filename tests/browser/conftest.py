@@ -43,7 +43,7 @@ def browser():
 
 @pytest.fixture
 def new_page(browser, live_server):
-    """`new_page(language)`: a fresh browser whose user reads `language`."""
+    """`new_page(language)`: a fresh browser, 1280 x 800, whose user reads `language`."""
     contexts = []
 
     def make(language: str = "en"):
@@ -51,7 +51,8 @@ def new_page(browser, live_server):
             base_url=live_server.url,
             locale=language,
             extra_http_headers={"Accept-Language": language},
-            viewport={"width": 1440, "height": 900},
+            # The screen the admin must fit, and the README's screenshots are taken at.
+            viewport={"width": 1280, "height": 800},
         )
         context.set_default_timeout(15_000)
         contexts.append(context)

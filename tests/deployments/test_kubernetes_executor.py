@@ -1,6 +1,8 @@
 """The Kubernetes executor, through the real client over HTTP against a fake API server."""
 
 import re
+import threading
+import time
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -280,3 +282,64 @@ def test_inside_a_pod_the_service_account_is_used(settings, tmp_path, monkeypatc
     assert configuration.auth_settings()["BearerToken"]["value"] == "bearer pod-token"
     assert configuration.ssl_ca_cert == str(tmp_path / "ca.crt")
     assert configuration.retries == 0
+
+
+def _managed_jobs(cluster, namespace: str, count: int) -> None:
+    for i in range(count):
+        body = {
+            "metadata": {
+                "name": f"rt-{i:03d}",
+                "labels": {"app.kubernetes.io/managed-by": "release-train"},
+            },
+            "spec": {},
+        }
+        cluster.handle("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", {}, body)
+
+
+def _following(executor) -> threading.Event:
+    stop = threading.Event()
+    executor.watch(on_change=lambda: None, stop=stop)
+    deadline = time.monotonic() + 30
+    while not executor.synced() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return stop
+
+
+def test_the_informer_lists_jobs_page_by_page(cluster, settings):
+    settings.DEPLOY_KUBERNETES_LIST_PAGE_SIZE = 10
+    namespace = settings.DEPLOY_NAMESPACES["pre"]
+    _managed_jobs(cluster, namespace, 25)
+    executor = get_executor()
+
+    stop = _following(executor)
+    stop.set()
+
+    assert len([key for key in executor.existing_jobs() if key[0] == namespace]) == 25
+    pages = [r for r in cluster.requests if r.op == "list" and r.namespace == namespace]
+    assert [r.query.get("limit") for r in pages] == [["10"]] * 3
+    assert [bool(r.query.get("continue")) for r in pages] == [False, True, True]
+
+
+def test_an_expired_continue_starts_the_list_again(cluster, settings):
+    settings.DEPLOY_KUBERNETES_LIST_PAGE_SIZE = 10
+    namespace = settings.DEPLOY_NAMESPACES["pre"]
+    _managed_jobs(cluster, namespace, 25)
+    expired = []
+
+    def compact_once(query):
+        # Between the first and the second page a Job changes and the server compacts its
+        # history past the first page's version, once.
+        if query.get("continue") and not expired:
+            expired.append(True)
+            cluster.finish(namespace, "rt-000")
+            cluster.expire_history()
+
+    cluster.before_list = compact_once
+    executor = get_executor()
+
+    stop = _following(executor)
+    stop.set()
+
+    assert len([key for key in executor.existing_jobs() if key[0] == namespace]) == 25
+    assert cluster.count("list", 410) == 1
+    assert executor._informer(namespace).get((namespace, "rt-000")).state == JobState.SUCCEEDED

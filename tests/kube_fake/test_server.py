@@ -66,6 +66,7 @@ def test_list_filters_by_label_and_namespace_and_carries_versions(fake, api):
     assert names(first.items) == ["a", "b", "c"]
     rest = api.list_job_for_all_namespaces(limit=3, _continue=first.metadata._continue)
     assert names(rest.items) == ["x"]
+    assert rest.metadata.resource_version == first.metadata.resource_version
 
     with pytest.raises(ApiException) as bad:
         api.list_namespaced_job("pre", label_selector="env in pre")
@@ -255,3 +256,17 @@ def _until(condition, seconds: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_a_continue_token_from_before_the_kept_history_is_410(fake, api):
+    for name in ("a", "b", "c"):
+        api.create_namespaced_job("pre", job(name))
+    first = api.list_namespaced_job("pre", limit=2)
+    api.create_namespaced_job("pre", job("d"))
+
+    fake.expire_history()  # compacted past the version the first page was read at
+
+    with pytest.raises(ApiException) as gone:
+        api.list_namespaced_job("pre", limit=2, _continue=first.metadata._continue)
+    assert gone.value.status == 410
+    assert names(api.list_namespaced_job("pre", limit=2).items) == ["a", "b"]

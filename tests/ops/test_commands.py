@@ -293,6 +293,16 @@ def test_seed_demo_prints_the_newest_build_and_two_builds_that_each_bring_a_new_
     assert "/start-prod-deploy" in later and "/start-pre-deploy" not in later
 
 
+def test_seed_demo_again_after_the_demo_batch_closed_makes_no_second_one():
+    run("seed_demo", "--force", verbosity=0)
+    Batch.objects.filter(name="Demo release").update(status="completed")  # played through
+
+    out, _ = run("seed_demo", "--force")
+
+    assert Batch.objects.filter(name="Demo release").count() == 1
+    assert "'Demo release' is completed." in out
+
+
 @override_settings(DEBUG=False)
 def test_seed_demo_refuses_without_debug_unless_forced():
     with pytest.raises(CommandError, match="--force"):

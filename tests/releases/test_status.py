@@ -1,5 +1,7 @@
 """The release status (SPEC §6): what blocks a switch, for whom, in constant queries."""
 
+import threading
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -117,8 +119,9 @@ def test_query_count_is_constant_whatever_the_history(release, user):
     old_deployments(release, 500, environments=("pre",))
     assert Deployment.objects.filter(release_app=release).count() == 500
 
-    # release + EXISTS, current, history, and the user's two permission lookups.
-    assert empty == _queries_for_status(release, user) == 5
+    # release + EXISTS, the newest and current deployments, and the user's two permission
+    # lookups (an API request has them loaded with its token).
+    assert empty == _queries_for_status(release, user) == 4
 
 
 def test_tag_choices_are_the_newest_successful_builds_and_bounded():
@@ -143,3 +146,37 @@ def test_blockers_are_translated_status_names_included(release, user):
         [blocker] = release_status(release_id=release.pk, user=user).switch_blockers
 
     assert blocker.detail == "批次已处于“已完成”状态，不能再更改。"  # noqa: RUF001
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_each_read_the_status_through_their_own_connection(user, executor):
+    """The status queries are compiled once per thread (gunicorn's threaded workers): every
+    thread reads the current rows through its own connection."""
+    notify(1, {"api": "v1", "web": "w1"})
+    batch = create_batch(name="Nov", apps=[AppChoice("api"), AppChoice("web")], user=user).batch
+    api, web = (
+        batch.releases.get(application__name="api"),
+        batch.releases.get(application__name="web"),
+    )
+    seen, barrier = {}, threading.Barrier(2)
+
+    def read(release):
+        try:
+            barrier.wait(timeout=10)
+            for _ in range(3):
+                view = release_status(release_id=release.pk, user=user)
+                seen.setdefault(release.pk, []).append(
+                    (view.release.application.name, connection.vendor)
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=read, args=(r,)) for r in (api, web)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    notify(2, {"api": "v2"})
+
+    assert seen == {api.pk: [("api", "postgresql")] * 3, web.pk: [("web", "postgresql")] * 3}
+    assert release_status(release_id=api.pk, user=user).release.latest_image_tag == "v2"

@@ -1,6 +1,10 @@
 """Who may call what: tokens (Bearer and Token), sessions, and the permission of each endpoint."""
 
 import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from releases.services import create_batch, start_pre_deploy
@@ -147,3 +151,55 @@ def test_an_inactive_users_token_is_refused(world):
     user.save(update_fields=["is_active"])
 
     assert client.get("/api/v1/batches/").status_code == 401
+
+
+def test_a_group_permission_counts_and_is_read_with_the_token_in_one_query(world):
+    group = Group.objects.create(name="viewers")
+    group.permissions.add(Permission.objects.get(codename="view_batch"))
+    user = UserFactory()
+    user.groups.add(group)
+    client = token_client(user)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/api/v1/batches/{world['batch']}/").status_code == 200
+
+    assert sum("authtoken_token" in q["sql"] for q in queries.captured_queries) == 1
+    assert not any(
+        "auth_permission" in q["sql"] and "authtoken_token" not in q["sql"]
+        for q in queries.captured_queries
+    )
+
+
+def test_a_deleted_token_is_refused_by_the_very_next_request(world):
+    user = UserFactory(permissions=["releases.view_batch"])
+    client = token_client(user)
+    assert client.get("/api/v1/batches/").status_code == 200
+
+    Token.objects.filter(user=user).delete()
+
+    assert client.get("/api/v1/batches/").status_code == 401
+
+
+def test_a_revoked_permission_is_refused_by_the_very_next_request(world):
+    user = UserFactory(permissions=["releases.view_batch", "releases.view_releaseapp"])
+    client = token_client(user)
+    assert client.get(f"/api/v1/releases/{world['release']}/status").status_code == 200
+
+    user.user_permissions.remove(Permission.objects.get(codename="view_releaseapp"))
+
+    assert client.get(f"/api/v1/releases/{world['release']}/status").status_code == 403
+    assert client.get("/api/v1/batches/").status_code == 200
+
+
+def test_leaving_a_group_revokes_its_permissions_at_the_very_next_request(world):
+    group = Group.objects.create(name="engineers")
+    group.permissions.add(Permission.objects.get(codename="notify_build"))
+    user = UserFactory()
+    user.groups.add(group)
+    client = token_client(user)
+    notify_body = {"build_number": 7, "build_status": "success", "apps": []}
+    assert client.post("/api/v1/builds/notify", notify_body).status_code == 201
+
+    user.groups.remove(group)
+
+    assert client.post("/api/v1/builds/notify", notify_body).status_code == 403

@@ -116,7 +116,7 @@ def test_start_pre_rollout_runs_the_service(client, deployer, batch):
     assert status_of(batch) == BatchStatus.PRE_DEPLOYING
     assert Deployment.objects.filter(environment="pre", status="pending").count() == 2
     assert messages_of(response) == [
-        "Rollout started: 2 deployments queued; the batch is now Deploying to pre."
+        "Rollout started: 2 deployments queued; the batch is now deploying to pre."
     ]
 
 
@@ -127,7 +127,7 @@ def test_starting_again_changes_nothing(client, deployer, batch):
     response = client.post(rollout_url(batch, "start_pre_deploy"), follow=True)
 
     assert Deployment.objects.count() == 2
-    assert messages_of(response) == ["Nothing to do: the batch is already Deploying to pre."]
+    assert messages_of(response) == ["Nothing to do: the batch is already deploying to pre."]
 
 
 def test_start_prod_rollout_after_pre(client, deployer, batch):
@@ -138,7 +138,7 @@ def test_start_prod_rollout_after_pre(client, deployer, batch):
 
     assert status_of(batch) == BatchStatus.PROD_DEPLOYING
     assert messages_of(response) == [
-        "Rollout started: 2 deployments queued; the batch is now Deploying to prod."
+        "Rollout started: 2 deployments queued; the batch is now deploying to prod."
     ]
 
 

@@ -4,14 +4,18 @@ import json
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from applications.models import Application
 from builds.api.webhook import signature_for
 from builds.models import Build, BuildImage
 from deployments.models import Deployment
 from releases.models import Batch, ReleaseApp
+from releases.services import create_batch
+from releases.services.batches import AppChoice
 from tests.factories import UserFactory
-from tests.helpers import nov_batch
+from tests.helpers import notify, nov_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -381,3 +385,20 @@ def test_notify_build_command_refuses_unknown_apps_when_registration_is_off(open
     with pytest.raises(CommandError, match="unknown_app"):
         call_command("notify_build", "--number", "12", "--app", "ghost=g1")
     assert not Build.objects.filter(number=12).exists()
+
+
+def test_a_one_app_notification_takes_seven_statements_whatever_the_history(drone, open_release):
+    def statements(number: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert post(drone, payload(number, apps={"api": f"v{number}"})).status_code == 201
+        return len(queries)
+
+    first = statements(11)
+    for number in range(12, 42):
+        notify(number, {"api": f"v{number}"})
+    create_batch(name="Dec", apps=[AppChoice("api")], user=UserFactory())
+
+    # The token with its user and permissions; the transaction (a savepoint pair here): the
+    # build, its apps locked, its images, and one statement detecting the new tags.
+    assert first == statements(42) == 7
+    assert ReleaseApp.objects.filter(latest_image_tag="v42").count() == 2

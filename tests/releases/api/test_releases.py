@@ -290,8 +290,9 @@ def _status_queries(client, release) -> int:
 
 def test_status_takes_as_many_queries_with_a_long_history_as_with_none(client_with, release, lead):
     client = client_with("releases.view_releaseapp", *SWITCHER)
-    _status_queries(client, release)  # the token and permission caches are per request anyway
     without_history = _status_queries(client, release)
+    # The token with its user and permissions, the release, its newest and current deployments.
+    assert without_history == 3
 
     for _ in range(30):
         switch_version(release_id=release.pk, user=lead, image_tag="v2")
@@ -355,3 +356,36 @@ def test_release_detail(client_with, release):
     assert response.json()["app"] == "api"
     assert (response.json()["latest_image_tag"], response.json()["has_new_tag"]) == ("v2", True)
     assert response.json()["status"] == ReleaseStatus.PENDING
+
+
+def test_status_written_out_equals_what_drfs_field_machinery_writes(release, lead):
+    """The status and its deployments are serialised by hand for speed; every field must say
+    what the declared fields would (all states: running, finished, superseded, by nobody)."""
+    from rest_framework import serializers
+    from rest_framework.test import APIRequestFactory
+
+    from applications.deploy_config import DEPLOY_CONFIG_PERMISSION
+    from deployments.api.serializers import DeploymentSerializer
+    from releases.api.serializers import ReleaseStatusSerializer
+    from releases.selectors import release_status
+
+    run_stage(start_pre_deploy(batch_id=release.batch_id, user=lead))
+    switch_version(release_id=release.pk, user=lead, image_tag="v2")
+    deployment_mark_running(
+        deployment_id=Deployment.objects.latest("pk").pk, job_name="rt-x", job_namespace="ns"
+    )
+    Deployment.objects.filter(pk=Deployment.objects.earliest("pk").pk).update(created_by=None)
+    request = APIRequestFactory().get("/")
+    request.user = UserFactory(permissions=[DEPLOY_CONFIG_PERMISSION])
+    context = {"request": request}
+    view = release_status(release_id=release.pk, user=lead)
+    assert len(view.history) == 2 and view.current_deployments
+
+    for deployment in view.history:
+        by_hand = DeploymentSerializer(deployment, context=context).data
+        generic = serializers.ModelSerializer.to_representation(
+            DeploymentSerializer(context=context), deployment
+        )
+        assert by_hand == generic
+    serializer = ReleaseStatusSerializer(view, context=context)
+    assert serializer.data == serializers.Serializer.to_representation(serializer, view)
