@@ -18,6 +18,9 @@ class Build(models.Model):
     link = models.URLField(_("link"), max_length=2000, blank=True, default="")
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # When Release Train first saw the build successful; set once. "Latest" across repos
+    # compares it, since Drone numbers builds per repo (SPEC §4).
+    succeeded_at = models.DateTimeField(_("succeeded at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-number", "-pk"]
@@ -29,6 +32,11 @@ class Build(models.Model):
             models.CheckConstraint(condition=Q(number__gte=1), name="build_number_positive"),
             models.CheckConstraint(
                 condition=Q(status__in=BuildStatus.values), name="build_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=BuildStatus.SUCCESS, succeeded_at__isnull=False)
+                | (~Q(status=BuildStatus.SUCCESS) & Q(succeeded_at__isnull=True)),
+                name="build_succeeded_at_iff_success",
             ),
         ]
         indexes = [models.Index(fields=["status", "-number"], name="build_status_idx")]
@@ -48,9 +56,12 @@ class BuildImage(models.Model):
         related_name="build_images",
     )
     image_tag = models.CharField(_("image tag"), max_length=128, validators=[validate_image_tag])
-    # The build's number, copied at creation (it never changes), so an app's newest successful
-    # build is read from an index here rather than by walking its build history.
+    # The build's repo and number, copied at creation (they never change), and the time it was
+    # first seen successful (null until then), so an app's latest build is read from an index
+    # here rather than by walking its build history.
+    repo = models.CharField(_("repository"), max_length=255, blank=True, default="")
     build_number = models.PositiveBigIntegerField(_("build number"))
+    succeeded_at = models.DateTimeField(_("succeeded at"), null=True, blank=True)
 
     class Meta:
         ordering = ["build_id", "application_id"]
@@ -67,9 +78,14 @@ class BuildImage(models.Model):
         indexes = [
             # "Which successful builds made this tag of this app" (the switch's "known tag" rule, tag lists).
             models.Index(fields=["application", "image_tag"], name="build_image_app_tag_idx"),
-            # An app's builds, highest number first ("latest build" in releases/overview.py).
+            # An app's successful builds, the most recently successful first (builds.selectors).
             models.Index(
-                fields=["application", "-build_number", "-build"], name="build_image_app_latest_idx"
+                fields=["application", "-succeeded_at", "-build"],
+                name="build_image_app_succeeded_idx",
+            ),
+            # A higher-numbered build of the same app and repo (builds.selectors).
+            models.Index(
+                fields=["application", "repo", "-build_number"], name="build_image_app_repo_idx"
             ),
         ]
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from applications.models import Application
@@ -40,7 +41,7 @@ def _optional_text(max_length: int, help_text: str, pattern: str = PRINTABLE_TEX
         allow_null=True,
         allow_blank=True,
         max_length=max_length,
-        validators=[PatternValidator(pattern, "Must not contain control characters.")],
+        validators=[PatternValidator(pattern, _("Must not contain control characters."))],
         help_text=help_text,
     )
 
@@ -117,7 +118,7 @@ class BuildNotification:
     def parse(cls, data: Any) -> "BuildNotification":
         """Build one from decoded JSON; unknown keys are ignored, anything wrong is a 400."""
         if not isinstance(data, dict):
-            raise DomainError("invalid", "The body must be a JSON object.")
+            raise DomainError("invalid", _("The body must be a JSON object."))
         valid = _validated(data)
         # Validated just now: built without __post_init__ validating it all a second time.
         notification = cls.__new__(cls)
@@ -135,14 +136,16 @@ def _validated(data: dict) -> dict:
     serializer = BuildNotificationSerializer(data=data)
     if not serializer.is_valid():
         raise DomainError(
-            "invalid", "The build notification is not valid.", fields=_flat(serializer.errors)
+            "invalid", _("The build notification is not valid."), fields=_flat(serializer.errors)
         )
     valid = serializer.validated_data
     seen: set[str] = set()
     twice = []
     for index, app in enumerate(valid["apps"]):
         if app["name"] in seen:
-            twice.append(f"apps[{index}].name: {app['name']!r} is listed twice.")
+            twice.append(
+                f"apps[{index}].name: " + _("%(name)r is listed twice.") % {"name": app["name"]}
+            )
         seen.add(app["name"])
     if twice:
         # A rule about the data, not its shape: the schema cannot say it, so it has its own code.
@@ -151,21 +154,26 @@ def _validated(data: dict) -> dict:
 
 
 def _flat(errors: dict) -> dict[str, list[str]]:
-    """DRF's nested errors as `{"apps": ["apps[0].image_tag: ..."], "repo": ["..."]}`."""
+    """DRF's nested errors as `{"apps": ["apps[0].image_tag: ..."], "repo": ["..."]}`.
+
+    DRF keys a list's item errors by index (`{"apps": {0: {"image_tag": [...]}}}`); the list's
+    own error (not a list, too long) comes as `{"apps": {"non_field_errors": [...]}}`.
+    """
     flat: dict[str, list[str]] = {}
     for key, value in errors.items():
-        if isinstance(value, dict):  # the list's own error: not a list, or too long
-            flat[key] = [str(message) for messages in value.values() for message in messages]
-        elif key == "apps" and any(isinstance(item, dict) for item in value):
-            flat[key] = [
-                f"apps[{index}].{field}: {message}"
-                for index, item in enumerate(value)
-                if isinstance(item, dict)
-                for field, messages in item.items()
-                for message in messages
-            ]
-        else:
+        if not isinstance(value, dict):
             flat[key] = [str(message) for message in value]
+            continue
+        flat[key] = []
+        for index, item in value.items():
+            if not isinstance(index, int):
+                flat[key].extend(str(message) for message in item)
+                continue
+            for field, messages in item.items():
+                where = (
+                    f"{key}[{index}]" if field == "non_field_errors" else f"{key}[{index}].{field}"
+                )
+                flat[key].extend(f"{where}: {message}" for message in messages)
     return flat
 
 
@@ -177,14 +185,16 @@ def unknown_apps_refuse(*, notification: BuildNotification) -> None:
     names = [a.name for a in notification.apps]
     known = set(Application.objects.filter(name__in=names).values_list("name", flat=True))
     unknown = [
-        f"apps[{index}].name: no application named {name!r}."
+        f"apps[{index}].name: " + _("no application named %(name)r.") % {"name": name}
         for index, name in enumerate(names)
         if name not in known
     ]
     if unknown:
         raise DomainError(
             "unknown_app",
-            "The build names applications Release Train does not know, and "
-            "BUILDS_REGISTER_UNKNOWN_APPS is off.",
+            _(
+                "The build names applications Release Train does not know, and "
+                "BUILDS_REGISTER_UNKNOWN_APPS is off."
+            ),
             fields={"apps": unknown},
         )

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from applications.locks import applications_lock
 from applications.models import Application
@@ -80,12 +81,19 @@ def build_record(*, notification: BuildNotification) -> BuildRecord:
     if conflicts := [a for a in n.apps if recorded.get(a.name, a.image_tag) != a.image_tag]:
         raise DomainError(
             "conflicting_image",
-            f"Build {n.number} of {n.repo or 'this repository'} already recorded "
-            + ", ".join(f"{a.name} at {recorded[a.name]}" for a in conflicts)
-            + ".",
+            _("Build %(number)s of %(repo)s already recorded %(images)s.")
+            % {
+                "number": n.number,
+                "repo": n.repo or _("this repository"),
+                "images": ", ".join(
+                    _("%(app)s at %(tag)s") % {"app": a.name, "tag": recorded[a.name]}
+                    for a in conflicts
+                ),
+            },
             fields={
                 "apps": [
-                    f"{a.name}: this build recorded {recorded[a.name]}, not {a.image_tag}."
+                    _("%(app)s: this build recorded %(recorded)s, not %(sent)s.")
+                    % {"app": a.name, "recorded": recorded[a.name], "sent": a.image_tag}
                     for a in conflicts
                 ]
             },
@@ -103,6 +111,12 @@ def build_record(*, notification: BuildNotification) -> BuildRecord:
         build.status = n.status
         # Optional facts only ever fill in or correct; an absent one keeps what we knew.
         update_fields = ["status", "updated_at"]
+        if n.status == BuildStatus.SUCCESS:
+            # Final statuses never change, so this happens once; the app locks are held, so
+            # builds of one app are stamped in the order detection sees them.
+            build.succeeded_at = timezone.now()
+            update_fields.append("succeeded_at")
+            BuildImage.objects.filter(build=build).update(succeeded_at=build.succeeded_at)
         for key in ("commit", "branch", "link"):
             value = getattr(n, key)
             if value and value != getattr(build, key):
@@ -142,6 +156,7 @@ def _build_insert_if_new(*, notification: BuildNotification) -> Build | None:
         "link": n.link,
         "received_at": now,
         "updated_at": now,
+        "succeeded_at": now if n.status == BuildStatus.SUCCESS else None,
     }
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
@@ -165,7 +180,9 @@ def _images_insert(
     images = [
         BuildImage(
             build=build,
+            repo=build.repo,
             build_number=build.number,
+            succeeded_at=build.succeeded_at,
             application=applications[a.name],
             image_tag=a.image_tag,
         )

@@ -1,7 +1,7 @@
 import django_filters
 
 from applications.choices import Environment
-from utilities.api.filters import IdFilter, StrictBooleanFilter
+from utilities.api.filters import IdFilter, StrictBooleanFilter, StrictChoiceFilter
 
 from .choices import DeploymentStatus
 from .models import Deployment
@@ -9,7 +9,7 @@ from .models import Deployment
 
 class DeploymentFilterSet(django_filters.FilterSet):
     release = IdFilter(field_name="release_app_id", help_text="Release id.")
-    environment = django_filters.ChoiceFilter(choices=Environment.choices)
+    environment = StrictChoiceFilter(choices=Environment.choices)
     status = django_filters.MultipleChoiceFilter(choices=DeploymentStatus.choices)
     current = StrictBooleanFilter(
         field_name="superseded_at",

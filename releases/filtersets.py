@@ -2,11 +2,17 @@ import django_filters
 
 from applications.choices import Environment
 from applications.models import Application
-from utilities.api.filters import IdFilter, StrictBooleanFilter
+from utilities.api.filters import (
+    AppNameFilter,
+    IdFilter,
+    StrictBooleanFilter,
+    StrictChoiceFilter,
+)
 
 from .choices import BatchStatus, ReleaseStatus
 from .models import Batch, ReleaseApp
 from .overview import applications_behind
+from .selectors import releases_new_tag_filter
 
 
 class BatchFilterSet(django_filters.FilterSet):
@@ -19,22 +25,27 @@ class BatchFilterSet(django_filters.FilterSet):
 
 class ReleaseFilterSet(django_filters.FilterSet):
     batch = IdFilter(field_name="batch_id", help_text="Batch id.")
-    app = django_filters.CharFilter(field_name="application__name", help_text="Application name.")
+    app = AppNameFilter(field_name="application__name", help_text="Application name.")
     status = django_filters.MultipleChoiceFilter(choices=ReleaseStatus.choices)
     has_new_tag = StrictBooleanFilter(
-        help_text="Only releases whose app has a newer tag than the chosen one (or only not)."
+        method="filter_has_new_tag",
+        help_text="Only releases of open batches whose app has a newer tag than the chosen "
+        "one (false: all the others, closed batches included).",
     )
 
     class Meta:
         model = ReleaseApp
         fields = ["batch", "app", "status", "has_new_tag"]
 
+    def filter_has_new_tag(self, queryset, name, value):
+        return releases_new_tag_filter(queryset, has_new_tag=value)
+
 
 class ApplicationFilterSet(django_filters.FilterSet):
     """Filters of the applications overview; its queryset comes from `applications_overview`."""
 
-    name = django_filters.CharFilter(help_text="Application name.")
-    behind = django_filters.ChoiceFilter(
+    name = AppNameFilter(help_text="Application name.")
+    behind = StrictChoiceFilter(
         choices=Environment.choices,
         method="filter_behind",
         help_text="Only apps whose pre (or prod) runs a tag other than their latest build's.",

@@ -11,6 +11,7 @@ revisions (`live.revisions.live_touch`: batches, applications, releases' stamps,
 
 from django.db import connection
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from deployments.models import Deployment
 from utilities.errors import DomainError
@@ -23,7 +24,7 @@ quote_name = connection.ops.quote_name
 def batch_lock(*, batch_id: int) -> Batch:
     batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
     if batch is None:
-        raise DomainError("not_found", f"Batch {batch_id} does not exist.")
+        raise DomainError("not_found", _("Batch %(id)s does not exist.") % {"id": batch_id})
     return batch
 
 
@@ -31,7 +32,7 @@ def release_batch_lock(*, release_id: int) -> Batch:
     """Lock the batch of a release, the first lock of any workflow on that release."""
     batch_id = ReleaseApp.objects.filter(pk=release_id).values_list("batch_id", flat=True).first()
     if batch_id is None:
-        raise DomainError("not_found", f"Release {release_id} does not exist.")
+        raise DomainError("not_found", _("Release %(id)s does not exist.") % {"id": release_id})
     return batch_lock(batch_id=batch_id)
 
 

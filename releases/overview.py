@@ -3,7 +3,7 @@
 Read by the API (`/api/v1/applications/`) and the admin's Applications overview alike. A page of
 applications costs a constant number of queries whatever the history: every fact of an
 application is one probe of an index (Deployment's `deployment_app_*_idx`, BuildImage's
-`build_image_app_latest_idx`) annotated onto the page's own query, and the rows those facts
+`build_image_app_succeeded_idx`) annotated onto the page's own query, and the rows those facts
 point at are then read by primary key.
 
 The rules:
@@ -13,7 +13,8 @@ The rules:
   supersedes a deployment but does not undo what it deployed.
 - A failed attempt (failed, or cancelled after its Job started) newer than that does not replace
   it; it is shown beside it. A deployment cancelled before it ran never touched the environment.
-- The latest build is the app's successful build with the highest number. An environment is
+- The latest build is the app's latest successful build (`builds.selectors`: within a repo the
+  highest number, across repos the most recently successful). An environment is
   behind when it runs a tag other than the latest build's.
 """
 
@@ -21,11 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.utils.translation import gettext as _
 
 from applications.choices import Environment
 from applications.models import Application
-from builds.choices import BuildStatus
 from builds.models import BuildImage
+from builds.selectors import build_images_latest_first
 from deployments.choices import DeploymentStatus
 from deployments.models import FAILED_ATTEMPT, Deployment
 from utilities.errors import DomainError
@@ -108,9 +110,7 @@ def _failed(environment: str) -> QuerySet[Deployment]:
 
 
 def _latest() -> QuerySet[BuildImage]:
-    return BuildImage.objects.filter(
-        application=OuterRef("pk"), build__status=BuildStatus.SUCCESS
-    ).order_by("-build_number", "-build_id")
+    return build_images_latest_first().filter(application=OuterRef("pk"))
 
 
 def _first(queryset: QuerySet, field: str = "pk") -> Subquery:
@@ -254,7 +254,7 @@ def _finished(deployment: DeploymentFact) -> tuple:
 def application_overview_get(*, name: str) -> ApplicationOverview:
     application = applications_overview().filter(name=name).first()
     if application is None:
-        raise DomainError("not_found", f"No application named {name}.")
+        raise DomainError("not_found", _("No application named %(names)s.") % {"names": name})
     return application_overviews(applications=[application])[0]
 
 

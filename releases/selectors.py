@@ -1,15 +1,17 @@
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
+from django.utils.translation import gettext as _
 
-from builds.choices import BuildStatus
 from builds.models import BuildImage
+from builds.selectors import build_images_successful
 from deployments.models import Deployment
 from utilities.compiled import CompiledQuery
 from utilities.errors import DomainError
 
 from . import rules
+from .choices import OPEN_BATCH_STATUSES
 from .models import ReleaseApp
 
 HISTORY_LIMIT = 50
@@ -69,7 +71,7 @@ def release_get(*, release_id: int) -> ReleaseApp:
     # An id no row can have (beyond bigint) is simply not found, as the ORM would answer.
     found = _RELEASE(release_id) if 0 < release_id < 2**63 else []
     if not found:
-        raise DomainError("not_found", f"Release {release_id} does not exist.")
+        raise DomainError("not_found", _("Release %(id)s does not exist.") % {"id": release_id})
     return found[0]
 
 
@@ -89,6 +91,13 @@ def release_status(*, release_id: int, user) -> ReleaseStatusView:
     )
 
 
+def releases_new_tag_filter(queryset: QuerySet[ReleaseApp], *, has_new_tag: bool):
+    """Releases that have a new tag to switch to, or the others. A closed batch can never
+    switch, so its releases count as having none: its `has_new_tag` is history."""
+    switchable = Q(has_new_tag=True, batch__status__in=OPEN_BATCH_STATUSES)
+    return queryset.filter(switchable if has_new_tag else ~switchable)
+
+
 def application_tag_choices(*, application_id: int, limit: int = 50) -> list[BuildImage]:
     """Tags of this application's newest successful builds, newest first.
 
@@ -96,9 +105,9 @@ def application_tag_choices(*, application_id: int, limit: int = 50) -> list[Bui
     still be named through the API.
     """
     return list(
-        BuildImage.objects.filter(application_id=application_id, build__status=BuildStatus.SUCCESS)
-        .select_related("build")
-        .order_by("-build__number", "-build_id")[:limit]
+        build_images_successful()
+        .filter(application_id=application_id)
+        .select_related("build")[:limit]
     )
 
 
@@ -106,12 +115,12 @@ def application_tag_menu(*, per_app: int = 20) -> dict[int, list[BuildImage]]:
     """Each application's newest successful tags, newest first (at most `per_app` each): what
     the batch creation form offers. One query, whatever the history size."""
     images = (
-        BuildImage.objects.filter(build__status=BuildStatus.SUCCESS)
+        build_images_successful()
         .annotate(
             rank=Window(
                 RowNumber(),
                 partition_by=[F("application_id")],
-                order_by=[F("build__number").desc(), F("build_id").desc()],
+                order_by=[F("succeeded_at").desc(), F("build_id").desc()],
             )
         )
         .filter(rank__lte=per_app)

@@ -1,6 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
 from applications.models import Application
 from builds.choices import BuildStatus
@@ -43,6 +44,11 @@ class BuildFactory(factory.django.DjangoModelFactory):
     repo = "org/repo"
     number = factory.Sequence(lambda n: n + 1)
     status = BuildStatus.SUCCESS
+    succeeded_at = factory.Maybe(
+        factory.LazyAttribute(lambda b: b.status == BuildStatus.SUCCESS),
+        yes_declaration=factory.LazyFunction(timezone.now),
+        no_declaration=None,
+    )
 
 
 class BuildImageFactory(factory.django.DjangoModelFactory):
@@ -50,7 +56,9 @@ class BuildImageFactory(factory.django.DjangoModelFactory):
         model = BuildImage
 
     build = factory.SubFactory(BuildFactory)
+    repo = factory.SelfAttribute("build.repo")
     build_number = factory.SelfAttribute("build.number")
+    succeeded_at = factory.SelfAttribute("build.succeeded_at")
     application = factory.SubFactory(ApplicationFactory)
     image_tag = factory.Sequence(lambda n: f"v1.0.{n}")
 

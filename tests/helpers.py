@@ -2,11 +2,12 @@
 
 import threading
 
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from builds.notifications import AppImage, BuildNotification
+from builds.services import build_record
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
 from releases.services import apply_deployment_outcome, ingest_build_notification
@@ -46,6 +47,22 @@ def notify(number: int, apps: dict[str, str], status: str = "success", repo: str
             repo=repo,
         )
     )
+
+
+def record_unseen(
+    number: int, apps: dict[str, str], status: str = "success", repo: str = "org/repo"
+):
+    """Record build `number` as its notification would, but without new-tag detection: a build
+    no release learned of (a lost notification, a bug since fixed)."""
+    with transaction.atomic():
+        return build_record(
+            notification=BuildNotification(
+                number=number,
+                status=status,
+                apps=tuple(AppImage(name, tag) for name, tag in apps.items()),
+                repo=repo,
+            )
+        ).build
 
 
 def nov_batch(user, *, new_tag: bool = False, repo: str = "org/repo"):

@@ -10,6 +10,7 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -35,10 +36,10 @@ def webhook_body(request) -> bytes:
     except ValueError:
         declared = 0
     if declared > limit:
-        raise PayloadTooLarge(f"The body is over {limit} bytes.")
+        raise PayloadTooLarge(_("The body is over %(limit)s bytes.") % {"limit": limit})
     body = request.body
     if len(body) > limit:
-        raise PayloadTooLarge(f"The body is over {limit} bytes.")
+        raise PayloadTooLarge(_("The body is over %(limit)s bytes.") % {"limit": limit})
     return body
 
 
@@ -61,13 +62,17 @@ class WebhookSignatureAuthentication(BaseAuthentication):
         if not secret:
             # Every credential presented must hold: one that cannot be checked is refused.
             raise AuthenticationFailed(
-                f"{SIGNATURE_HEADER} was sent, but no webhook secret is configured here."
+                _("%(header)s was sent, but no webhook secret is configured here.")
+                % {"header": SIGNATURE_HEADER}
             )
         expected = signature_for(webhook_body(request), secret)
         # Hex digits are case-insensitive; tools differ in which case they print.
         given = signature.strip().lower().encode(errors="replace")
         if not hmac.compare_digest(given, expected.encode()):
-            raise AuthenticationFailed(f"The {SIGNATURE_HEADER} signature does not match the body.")
+            raise AuthenticationFailed(
+                _("The %(header)s signature does not match the body.")
+                % {"header": SIGNATURE_HEADER}
+            )
         return AnonymousUser(), SIGNED
 
     def authenticate_header(self, request) -> str:

@@ -133,7 +133,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["utilities.api.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "utilities.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "utilities.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "utilities.api.exceptions.api_exception_handler",
@@ -164,6 +164,10 @@ SPECTACULAR_SETTINGS = {
 BUILDS_WEBHOOK_SECRET = env("BUILDS_WEBHOOK_SECRET", default="")
 BUILDS_WEBHOOK_MAX_BYTES = env.int("BUILDS_WEBHOOK_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = BUILDS_WEBHOOK_MAX_BYTES
+# A body refused before it was read is still read off the connection, up to this much and this
+# long, so the client gets the answer instead of a reset (utilities.wsgi).
+REQUEST_DRAIN_MAX_BYTES = env.int("REQUEST_DRAIN_MAX_BYTES", default=8 * 1024 * 1024)
+REQUEST_DRAIN_SECONDS = env.float("REQUEST_DRAIN_SECONDS", default=5.0)
 # Whether a notification may name an application never seen before (it is then registered);
 # off, such a notification is refused with 400 and nothing is written.
 BUILDS_REGISTER_UNKNOWN_APPS = env.bool("BUILDS_REGISTER_UNKNOWN_APPS", default=True)

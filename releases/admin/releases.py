@@ -38,7 +38,7 @@ class NewTagFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in ("0", "1"):
-            return queryset.filter(has_new_tag=self.value() == "1")
+            return selectors.releases_new_tag_filter(queryset, has_new_tag=self.value() == "1")
         return queryset
 
 

@@ -3,6 +3,7 @@ releases workflows record it and detect new tags."""
 
 import json
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
@@ -89,7 +90,7 @@ class BuildNotifyView(APIView):
                 value={
                     "code": "invalid",
                     "detail": "The build notification is not valid.",
-                    "fields": {"apps": ["apps[0].image_tag: not a valid OCI image tag."]},
+                    "fields": {"apps": ["apps[0].image_tag: Not a valid OCI image tag."]},
                 },
                 response_only=True,
                 status_codes=["400"],
@@ -116,7 +117,9 @@ def _json(body: bytes):
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise DomainError("invalid", f"The body is not valid JSON: {exc}") from None
+        raise DomainError(
+            "invalid", _("The body is not valid JSON: %(error)s") % {"error": exc}
+        ) from None
 
 
 def _status_label(data) -> str:

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from deployments.api.serializers import DeploymentSerializer, datetime_text
@@ -131,7 +132,7 @@ class BatchCreateSerializer(serializers.Serializer):
         names = [app["name"] for app in apps]
         if len(set(names)) != len(names):
             raise DomainError(
-                "duplicate_app", fields={"apps": ["Each application may appear once."]}
+                "duplicate_app", fields={"apps": [_("Each application may appear once.")]}
             )
         return apps
 
@@ -322,7 +323,9 @@ class ApplicationOverviewSerializer(serializers.Serializer):
 
     name = serializers.CharField()
     latest = LatestBuildSerializer(
-        allow_null=True, help_text="The successful build with the highest number; null if none."
+        allow_null=True,
+        help_text="The latest successful build (within a repo the highest number, across repos "
+        "the most recently successful); null if none.",
     )
     environments = ApplicationEnvironmentsSerializer()
     open_releases = serializers.SerializerMethodField(

@@ -5,8 +5,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 
-from builds.choices import BuildStatus
-from builds.models import BuildImage
+from builds.selectors import build_images_latest_first
 from live.revisions import live_touch
 
 from ..choices import OPEN_BATCH_STATUSES
@@ -46,8 +45,9 @@ def backfill_latest_tags(
 ) -> BackfillResult:
     """Recompute `latest_*` of the releases in open batches from build history.
 
-    A release's latest is its application's highest-numbered successful build: what detection
-    would have recorded had no notification ever been lost. Releases that already agree are
+    A release's latest is its application's latest successful build, in the order detection
+    uses (`build_images_latest_first`): what detection would have recorded had no
+    notification ever been lost. Releases that already agree are
     left alone, so a second run changes nothing.
 
     Works in chunks of releases (by pk), one short transaction each, so it can run beside the
@@ -111,10 +111,8 @@ def _report(changes: list[LatestTagChange]) -> None:
 
 
 def _newest_successful_image():
-    """The image of the highest-numbered successful build of the outer release's application."""
-    return BuildImage.objects.filter(
-        application_id=OuterRef("application_id"), build__status=BuildStatus.SUCCESS
-    ).order_by("-build__number", "-build_id")
+    """The image of the latest successful build of the outer release's application."""
+    return build_images_latest_first().filter(application_id=OuterRef("application_id"))
 
 
 def _changes(*, release_ids: list[int]) -> list[LatestTagChange]:
@@ -162,6 +160,6 @@ def _apply(*, release_ids: list[int]) -> None:
     ReleaseApp.objects.filter(pk__in=release_ids).update(
         latest_build_id=Subquery(newest.values("build_id")[:1]),
         latest_image_tag=Subquery(newest.values("image_tag")[:1]),
-        # When Release Train first learned of that build.
-        latest_seen_at=Subquery(newest.values("build__received_at")[:1]),
+        # When Release Train first learned of that build's success.
+        latest_seen_at=Subquery(newest.values("succeeded_at")[:1]),
     )

@@ -2,12 +2,15 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import OuterRef, Subquery
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from applications.choices import Environment
 from applications.locks import applications_lock
-from builds.choices import BuildStatus
+from applications.models import Application
 from builds.models import BuildImage
+from builds.selectors import build_images_latest_first, build_images_successful
 from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
@@ -49,14 +52,14 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
     name = (name or "").strip()
     errors = {}
     if not name or len(name) > 200:
-        errors["name"] = ["A name of 1 to 200 characters is required."]
+        errors["name"] = [_("A name of 1 to 200 characters is required.")]
     if not apps:
-        errors["apps"] = ["At least one application is required."]
+        errors["apps"] = [_("At least one application is required.")]
     names = [a.name for a in apps]
     if len(set(names)) != len(names):
-        errors["apps"] = ["Each application may appear once."]
+        errors["apps"] = [_("Each application may appear once.")]
     if errors:
-        raise DomainError("invalid", "The batch is not valid.", fields=errors)
+        raise DomainError("invalid", _("The batch is not valid."), fields=errors)
 
     try:
         with transaction.atomic(durable=True):
@@ -66,8 +69,10 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
             if unknown := [n for n in names if n not in applications]:
                 raise DomainError(
                     "unknown_app",
-                    f"No application named {', '.join(unknown)}.",
-                    fields={"apps": [f"Unknown application: {n}" for n in unknown]},
+                    _("No application named %(names)s.") % {"names": ", ".join(unknown)},
+                    fields={
+                        "apps": [_("Unknown application: %(name)s") % {"name": n} for n in unknown]
+                    },
                 )
             chosen = _choose_builds(apps=apps, applications=applications)
             batch = Batch.objects.create(name=name, created_by=user)
@@ -95,7 +100,9 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
             existing.releases.values_list("application__name", "image_tag")
         ):
             return BatchResult(changed=False, batch=existing)
-        raise DomainError("batch_name_taken", f"An open batch is already named {name!r}.") from None
+        raise DomainError(
+            "batch_name_taken", _("An open batch is already named %(name)r.") % {"name": name}
+        ) from None
     logger.info(
         "batch_created",
         extra={"batch_id": batch.pk, "apps": names, "user": getattr(user, "username", None)},
@@ -103,24 +110,34 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
     return BatchResult(changed=True, batch=batch)
 
 
+# Field messages of the tag each app of a new batch asked for.
+_CHOICE_ERRORS = {
+    "unknown_tag": gettext_lazy("unknown tag"),
+    "no_successful_build": gettext_lazy("no successful build"),
+}
+
+
 def _choose_builds(*, apps, applications) -> dict[str, tuple[BuildImage, BuildImage]]:
     """For each app: (the image of the chosen tag, the image of its latest successful build)."""
-    successful = BuildImage.objects.filter(
-        application__in=applications.values(), build__status=BuildStatus.SUCCESS
-    )
-    latest_numbers = successful.values("application_id").annotate(top=Max("build__number"))
+    application_ids = [a.pk for a in applications.values()]
     latest = {
         image.application_id: image
-        for image in successful.select_related("build")
-        .filter(build__number__in=[row["top"] for row in latest_numbers])
-        .order_by("build__number", "pk")
+        for image in BuildImage.objects.filter(
+            pk__in=Application.objects.filter(pk__in=application_ids).values(
+                latest=Subquery(
+                    build_images_latest_first().filter(application=OuterRef("pk")).values("pk")[:1]
+                )
+            )
+        ).select_related("build")
     }
     requested = {a.image_tag for a in apps if a.image_tag}
+    # Most recently successful last, so it is the one kept for its tag.
     by_tag = {
         (image.application_id, image.image_tag): image
-        for image in successful.select_related("build")
-        .filter(image_tag__in=requested)
-        .order_by("build__number", "pk")
+        for image in build_images_successful()
+        .filter(application_id__in=application_ids, image_tag__in=requested)
+        .select_related("build")
+        .reverse()
     }
     chosen, errors = {}, {}
     for app in apps:
@@ -138,7 +155,7 @@ def _choose_builds(*, apps, applications) -> dict[str, tuple[BuildImage, BuildIm
         code = "unknown_tag" if "unknown_tag" in errors.values() else "no_successful_build"
         raise DomainError(
             code,
-            fields={"apps": [f"{name}: {err.replace('_', ' ')}" for name, err in errors.items()]},
+            fields={"apps": [f"{name}: {_CHOICE_ERRORS[err]}" for name, err in errors.items()]},
         )
     return chosen
 
@@ -188,7 +205,8 @@ def _start_stage(*, batch_id: int, user, environment: str, note: str) -> BatchRe
         if batch.status != waiting:
             raise DomainError(
                 "invalid_transition",
-                f"The batch is {batch.status}; {environment} can only start from {waiting}.",
+                _("The batch is %(status)s; %(environment)s can only start from %(waiting)s.")
+                % {"status": batch.status, "environment": environment, "waiting": waiting},
             )
         releases = locks.batch_releases_lock(batch_id=batch.pk)
         if not releases:
@@ -259,7 +277,7 @@ def cancel_batch(*, batch_id: int, user, note: str = "") -> BatchResult:
         if batch.status == BatchStatus.CANCELLED:
             return BatchResult(changed=False, batch=batch)
         if batch.status == BatchStatus.COMPLETED:
-            raise DomainError("invalid_transition", "A completed batch cannot be cancelled.")
+            raise DomainError("invalid_transition", _("A completed batch cannot be cancelled."))
         releases = locks.batch_releases_lock(batch_id=batch.pk)
         unfinished = [
             d

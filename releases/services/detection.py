@@ -114,8 +114,9 @@ def _ingest(*, notification: BuildNotification) -> tuple[BuildRecord, list[NewTa
 
 
 def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[NewTag]:
-    """Point every release of these apps of the build in an open batch at this build, unless it
-    already knows a higher-numbered one (late deliveries never move "latest" backwards).
+    """Point every release of these apps of the build in an open batch at this build, for the
+    apps whose latest build (`build_images_latest_first`) it now is: a late delivery of an older
+    build of the same repo never moves "latest" backwards.
 
     Caller holds a transaction and the locks of these applications (so no batch of them is
     being created meanwhile). One statement, whatever the number of apps or releases: every
@@ -130,7 +131,6 @@ def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[New
             _detect_sql(),
             {
                 "build": build.pk,
-                "number": build.number,
                 "apps": application_ids,
                 "open": list(OPEN_BATCH_STATUSES),
                 "now": timezone.now(),
@@ -145,11 +145,23 @@ def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[New
     return new_tags
 
 
+def _latest_build_sql(image: str) -> str:
+    """The latest build of the application of release `r`, as `build_images_latest_first`
+    orders them: each repo's highest-numbered successful image, the one first seen successful
+    most recently first."""
+    return f"""SELECT x.build_id FROM {image} x
+        WHERE x.application_id = r.application_id AND x.succeeded_at IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM {image} y WHERE y.application_id = x.application_id
+              AND y.repo = x.repo AND y.build_number > x.build_number
+              AND y.succeeded_at IS NOT NULL)
+        ORDER BY x.succeeded_at DESC, x.build_id DESC LIMIT 1"""
+
+
 @cache
 def _detect_sql() -> str:
     quote = connection.ops.quote_name
     release, application = quote(ReleaseApp._meta.db_table), quote(Application._meta.db_table)
-    image, build = quote(BuildImage._meta.db_table), quote(Build._meta.db_table)
+    image = quote(BuildImage._meta.db_table)
     return f"""
         WITH candidate AS ({open_releases_of_applications_lock_sql()}), updated AS (
             UPDATE {release} r
@@ -157,8 +169,8 @@ def _detect_sql() -> str:
                 latest_seen_at = %(now)s
             FROM candidate c, {image} i
             WHERE r.id = c.id AND i.build_id = %(build)s AND i.application_id = r.application_id
-              AND (r.latest_build_id IS NULL
-                   OR (SELECT l.number FROM {build} l WHERE l.id = r.latest_build_id) < %(number)s)
+              AND r.latest_build_id IS DISTINCT FROM %(build)s
+              AND %(build)s = ({_latest_build_sql(image)})
             RETURNING r.id, r.application_id, i.image_tag
         )
         SELECT u.id, a.name, u.image_tag FROM updated u JOIN {application} a

@@ -3,10 +3,11 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from applications.choices import Environment
-from builds.choices import BuildStatus
 from builds.models import Build
+from builds.selectors import build_images_successful
 from deployments.models import Deployment
 from deployments.services import deployment_create
 from live.revisions import live_touch
@@ -116,15 +117,17 @@ def _switch(*, release_id, user, image_tag, expected_image_tag, note) -> SwitchR
         if expected_image_tag is not None and expected_image_tag != current_tag:
             raise DomainError(
                 "stale_version",
-                f"The release is at {current_tag}, not {expected_image_tag}; reload and retry.",
+                _("The release is at %(current)s, not %(expected)s; reload and retry.")
+                % {"current": current_tag, "expected": expected_image_tag},
             )
 
         build = _successful_build_of(application_id=release.application_id, image_tag=target)
         if build is None:
             raise DomainError(
                 "unknown_tag",
-                f"No successful build of {release.application.name} produced {target}.",
-                fields={"image_tag": ["Not a tag of a successful build of this application."]},
+                _("No successful build of %(app)s produced %(tag)s.")
+                % {"app": release.application.name, "tag": target},
+                fields={"image_tag": [_("Not a tag of a successful build of this application.")]},
             )
 
         if blocker := rules.batch_closed_blocker(batch.status) or rules.batch_waiting_blocker(
@@ -201,13 +204,11 @@ def _switch_effects(
 
 
 def _successful_build_of(*, application_id: int, image_tag: str) -> Build | None:
-    """The newest successful build of this application that produced this tag."""
-    return (
-        Build.objects.filter(
-            status=BuildStatus.SUCCESS,
-            images__application_id=application_id,
-            images__image_tag=image_tag,
-        )
-        .order_by("-number", "-pk")
+    """The most recently successful build of this application that produced this tag."""
+    image = (
+        build_images_successful()
+        .filter(application_id=application_id, image_tag=image_tag)
+        .select_related("build")
         .first()
     )
+    return image.build if image else None

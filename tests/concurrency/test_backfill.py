@@ -2,8 +2,6 @@
 
 import pytest
 
-from applications.models import Application
-from builds.models import Build, BuildImage
 from releases.models import ReleaseApp
 from releases.services import (
     backfill_latest_tags,
@@ -13,7 +11,7 @@ from releases.services import (
 )
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
-from tests.helpers import notify, race
+from tests.helpers import notify, race, record_unseen
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,11 +27,7 @@ def test_backfill_runs_beside_switches_detection_and_a_stage_start(executor):
     ]
     notify(2, {name: "v2" for name in APPS})  # every release now sees v2
     # A build detection never saw (a lost notification): only the backfill finds it.
-    lost = Build.objects.create(repo="org/repo", number=3, status="success")
-    BuildImage.objects.bulk_create(
-        BuildImage(build=lost, build_number=lost.number, application=a, image_tag="v3")
-        for a in Application.objects.filter(name__in=APPS)
-    )
+    record_unseen(3, dict.fromkeys(APPS, "v3"))
     first = list(batches[0].releases.order_by("pk"))
 
     def switches():

@@ -8,6 +8,7 @@ from releases.services import create_batch
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
 from tests.helpers import notify
+from utilities.validators import APP_NAME_PATTERN, PRINTABLE_TEXT_PATTERN
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +105,66 @@ def test_a_filter_value_of_the_wrong_type_is_400(api, url):
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
+
+
+LISTS = [
+    "/api/v1/batches/",
+    "/api/v1/releases/",
+    "/api/v1/deployments/",
+    "/api/v1/builds/",
+    "/api/v1/applications/",
+]
+
+
+@pytest.mark.parametrize("url", LISTS)
+@pytest.mark.parametrize("page", ["page=", "page=1&page=1", "page=1&page=2"])
+def test_a_page_given_empty_or_twice_is_an_invalid_page(api, url, page):
+    response = api.get(f"{url}?{page}")
+
+    assert (response.status_code, response.json()) == (
+        404,
+        {"code": "not_found", "detail": "Invalid page.", "fields": {}},
+    )
+    assert api.get(f"{url}?page=1").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/applications/?name=%00",
+        "/api/v1/applications/?name=",
+        "/api/v1/applications/?name=-api",
+        "/api/v1/releases/?app=%00",
+        "/api/v1/builds/?app=a%20b",
+        "/api/v1/builds/?repo=org/%01shop",
+        "/api/v1/applications/?behind=",
+        "/api/v1/deployments/?environment=",
+    ],
+)
+def test_a_name_outside_its_schema_pattern_is_400(api, url):
+    response = api.get(url)
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+
+
+def test_name_filters_declare_the_pattern_they_check(schema):
+    patterns = {
+        (path, parameter["name"]): parameter["schema"].get("pattern")
+        for path, operations in schema["paths"].items()
+        for parameter in operations.get("get", {}).get("parameters", [])
+    }
+
+    app_name = APP_NAME_PATTERN
+    assert patterns[("/api/v1/applications/", "name")] == app_name
+    assert patterns[("/api/v1/releases/", "app")] == app_name
+    assert patterns[("/api/v1/builds/", "app")] == app_name
+    assert patterns[("/api/v1/builds/", "repo")] == PRINTABLE_TEXT_PATTERN
+
+
+def test_name_filters_take_a_valid_name(api, release):
+    assert api.get("/api/v1/applications/?name=api").json()["count"] == 1
+    assert api.get("/api/v1/releases/?app=api").json()["count"] == 1
+    assert api.get("/api/v1/builds/?app=api&repo=org/repo").json()["count"] == 1
 
 
 @pytest.mark.parametrize("value", ["true", "false", "1", "0", "True"])

@@ -172,7 +172,7 @@ def test_schemathesis_every_check_and_the_stateful_phase_find_nothing(
     phases, with bounded examples."""
     token = _seed()
 
-    failures, ran = run_schemathesis(live_server.url, token, max_examples=4, max_steps=5)
+    failures, ran = run_schemathesis(live_server.url, token, max_examples=12, max_steps=8)
 
     assert failures == [], "\n\n".join(failures)
     assert {"examples", "coverage", "fuzzing", "stateful"} <= ran

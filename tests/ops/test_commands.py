@@ -12,13 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from applications.models import Application
 from builds.models import Build, BuildImage
 from releases.models import Batch, ReleaseApp
 from releases.services import backfill_latest_tags, create_batch
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
-from tests.helpers import notify
+from tests.helpers import notify, record_unseen
 
 pytestmark = pytest.mark.django_db
 
@@ -116,20 +115,9 @@ def drifted():
     Batch.objects.filter(pk=closed.pk).update(status="cancelled")
     # Builds recorded while detection was not looking: no release learned of them.
     for number, apps in [(2, {"api": "v2"}), (4, {"api": "v4", "web": "w4"}), (3, {"api": "v3"})]:
-        build = Build.objects.create(repo="org/repo", number=number, status="success")
-        for name, tag in apps.items():
-            BuildImage.objects.create(
-                build=build, build_number=number, application_id=_app_id(name), image_tag=tag
-            )
-    failed = Build.objects.create(repo="org/repo", number=9, status="failure")
-    BuildImage.objects.create(
-        build=failed, build_number=9, application_id=_app_id("api"), image_tag="v9"
-    )
+        record_unseen(number, apps)
+    record_unseen(9, {"api": "v9"}, status="failure")
     return {"one": first, "two": second, "closed": closed}
-
-
-def _app_id(name: str) -> int:
-    return Application.objects.get(name=name).pk
 
 
 def test_backfill_dry_run_prints_the_changes_and_writes_nothing(drifted):
@@ -320,22 +308,42 @@ def test_backfill_statements_do_not_grow_with_releases_or_history():
     user = UserFactory()
     notify(1, {"a0": "v1"})
     create_batch(name="small", apps=[AppChoice("a0")], user=user)
-    Build.objects.create(repo="org/repo", number=2, status="success").images.create(
-        build_number=2, application=Application.objects.get(name="a0"), image_tag="v2"
-    )
+    record_unseen(2, {"a0": "v2"})
     small = statements()
 
     apps = {f"a{i}": "v1" for i in range(1, 20)}
     notify(3, apps)
     for n in range(3):
         create_batch(name=f"big{n}", apps=[AppChoice(a) for a in apps], user=user)
-    build = Build.objects.create(repo="org/repo", number=40, status="success")
-    for name in apps:
-        build.images.create(
-            build_number=40, application=Application.objects.get(name=name), image_tag="v40"
-        )
+    record_unseen(40, dict.fromkeys(apps, "v40"))
     for number in range(5, 30):  # older history the recomputation must not walk row by row
-        Build.objects.create(repo="org/repo", number=number, status="failure")
+        record_unseen(number, {}, status="failure")
     big = statements()
 
     assert big == small
+
+
+def test_backfill_agrees_with_detection_across_repos_and_late_deliveries():
+    """Two apps get the same history: `api` through detection, `web` recorded without it. The
+    backfill leaves `api` where detection put it and puts `web` at the same place: the app
+    moved to a new repo (numbers from 1) and an older build of each repo came late."""
+    user = UserFactory()
+    notify(1, {"api": "v1", "web": "v1"}, repo="org/old")
+    batch = create_batch(name="b", apps=[AppChoice("api"), AppChoice("web")], user=user).batch
+    history = [
+        ("org/shop", 41, "v41"),
+        ("org/shop", 39, "v39"),  # late, within its repo
+        ("org/monorepo", 1, "m1"),  # the move
+        ("org/shop", 40, "v40"),  # late, from the old repo
+        ("org/monorepo", 3, "m3"),
+        ("org/monorepo", 2, "m2"),  # late
+    ]
+    for repo, number, tag in history:
+        notify(number, {"api": tag}, repo=repo)
+        record_unseen(number + 1000, {"web": tag}, repo=repo)
+
+    result = backfill_latest_tags()
+
+    assert [c.app for c in result.changes] == ["web"]
+    latest = dict(batch.releases.values_list("application__name", "latest_image_tag"))
+    assert latest == {"api": "m3", "web": "m3"}

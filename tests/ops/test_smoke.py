@@ -4,6 +4,7 @@ Drone notifies a build, a permitted user switches to it, and /metrics (summed ov
 and the JSON logs show it.
 """
 
+import http.client
 import json
 import os
 import signal
@@ -178,3 +179,55 @@ def test_notify_then_switch_over_http(stack):
     assert any(line["event"] == "new_tag_detected" for line in lines)
     for token in (drone, alice, bob):
         assert token not in log_text
+
+
+def _post_whole_body(base: str, path: str, body: bytes, token: str) -> tuple[int, dict]:
+    """POST over a fresh socket, sending every byte of the body before reading the answer, as
+    Python's urllib and Drone's webhook step do; in pieces, as over a real network, so the
+    server has answered while the client is still sending (on loopback a whole MiB would
+    otherwise sit in the kernel's buffers before the server even looks at it)."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    piece = 64 * 1024
+
+    def pieces():
+        for start in range(0, len(body), piece):
+            yield body[start : start + piece]
+            time.sleep(0.01)
+
+    try:
+        connection.request(
+            "POST",
+            path,
+            body=pieces(),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Content-Length": str(len(body)),
+            },
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_twenty_oversized_bodies_each_get_their_json_413(stack):
+    """A body over 1 MiB is refused before it is read; the client, still sending, must get
+    the 413 and not a reset. Every endpoint that takes a body, 20 requests in all."""
+    api, _ = stack
+    oversized = b'{"name": "' + b"x" * (1024 * 1024 + 100 * 1024) + b'"}'  # 1.1 MiB
+    paths = [
+        "/api/v1/builds/notify",
+        "/api/v1/batches/",
+        "/api/v1/releases/1/switch-version",
+        "/api/v1/batches/1/start-pre-deploy",
+        "/api/v1/batches/1/cancel",
+    ]
+
+    answers = [
+        _post_whole_body(api.base, paths[i % len(paths)], oversized, "demo-token-alice")
+        for i in range(20)
+    ]
+
+    assert [(status, body["code"]) for status, body in answers] == [(413, "too_large")] * 20

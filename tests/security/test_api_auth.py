@@ -203,3 +203,24 @@ def test_leaving_a_group_revokes_its_permissions_at_the_very_next_request(world)
     user.groups.remove(group)
 
     assert client.post("/api/v1/builds/notify", notify_body).status_code == 403
+
+
+def test_a_token_sent_without_its_scheme_is_told_how_to_send_it(world):
+    key = Token.objects.create(user=UserFactory(permissions=["releases.view_batch"])).key
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=key)
+
+    response = client.get("/api/v1/batches/")
+
+    assert (response.status_code, response.json()["code"]) == (401, "authentication_failed")
+    assert response.json()["detail"] == "Send the token as 'Authorization: Bearer <token>'."
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_the_how_to_send_it_hint_is_in_chinese_too(world):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="0123456789abcdef")
+
+    response = client.get("/api/v1/batches/", HTTP_ACCEPT_LANGUAGE="zh-Hans")
+
+    assert response.json()["detail"] == "请以 'Authorization: Bearer <token>' 的形式发送令牌。"

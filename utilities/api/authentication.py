@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
@@ -20,14 +21,22 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
+        if len(parts) == 1 and parts[0].lower() not in self.keywords:
+            # A bare token, the commonest mistake: say how to send it rather than "no
+            # credentials". Other schemes (a proxy's Basic) are left to the other methods.
+            raise AuthenticationFailed(_("Send the token as 'Authorization: Bearer <token>'."))
         if not parts or parts[0].lower() not in self.keywords:
             return None
         if len(parts) != 2:
-            raise AuthenticationFailed("Invalid Authorization header: expected 'Bearer <token>'.")
+            raise AuthenticationFailed(
+                _(
+                    "Invalid Authorization header: send the token as 'Authorization: Bearer <token>'."
+                )
+            )
         try:
             token = parts[1].decode()
         except UnicodeError:
-            raise AuthenticationFailed("Invalid token: it must be ASCII.") from None
+            raise AuthenticationFailed(_("Invalid token: it must be ASCII.")) from None
         return self.authenticate_credentials(token)
 
     def authenticate_credentials(self, key: str):
@@ -42,12 +51,12 @@ class BearerTokenAuthentication(TokenAuthentication):
             cursor.execute(_credentials_sql(), [key])
             row = cursor.fetchone()
         if row is None:
-            raise AuthenticationFailed("Invalid token.")
+            raise AuthenticationFailed(_("Invalid token."))
         *user_values, created, user_permissions, group_permissions = row
         User = get_user_model()
         user = User.from_db(connection.alias, _user_field_names(), user_values)
         if not user.is_active:
-            raise AuthenticationFailed("User inactive or deleted.")
+            raise AuthenticationFailed(_("User inactive or deleted."))
         user._user_perm_cache = set(user_permissions)
         user._group_perm_cache = set(group_permissions)
         user._perm_cache = user._user_perm_cache | user._group_perm_cache

@@ -8,6 +8,7 @@ client of the API never receives an HTML error page.
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
@@ -21,7 +22,7 @@ API_PREFIX = "/api/"
 class PayloadTooLarge(exceptions.APIException):
     status_code = 413
     default_code = "too_large"
-    default_detail = "The request body is too large."
+    default_detail = _("The request body is too large.")
 
 
 def error_response(
@@ -91,12 +92,14 @@ def api_not_found(request, *args, **kwargs):
     return error_response(
         404,
         "not_found",
-        "No such endpoint. Collections and objects end in a slash (/api/v1/batches/, "
-        "/api/v1/batches/1/), actions do not (/api/v1/batches/1/cancel); see /api/docs/.",
+        _(
+            "No such endpoint. Collections and objects end in a slash (/api/v1/batches/, "
+            "/api/v1/batches/1/), actions do not (/api/v1/batches/1/cancel); see /api/docs/."
+        ),
     )
 
 
 def server_error(request, template_name="500.html"):
     if _is_api(request):
-        return error_response(500, "server_error", "The server failed; the error is logged.")
+        return error_response(500, "server_error", _("The server failed; the error is logged."))
     return defaults.server_error(request, template_name)

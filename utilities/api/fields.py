@@ -4,12 +4,13 @@ DRF's own fields coerce ("11" and 11.0 pass as an integer, 5 as a string, "  a "
 so a request the schema calls malformed would be accepted, and a client could never tell.
 """
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from utilities.validators import APP_NAME_PATTERN, IMAGE_TAG_PATTERN, PatternValidator
 
-NOT_A_TAG = "Not a valid OCI image tag."
-NOT_AN_APP_NAME = "Not a valid application name."
+NOT_A_TAG = _("Not a valid OCI image tag.")
+NOT_AN_APP_NAME = _("Not a valid application name.")
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -35,7 +36,7 @@ class StrictCharField(serializers.CharField):
             data.encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate ("\ud800" in JSON) cannot be stored.
-            raise serializers.ValidationError("Must be valid Unicode text.") from None
+            raise serializers.ValidationError(_("Must be valid Unicode text.")) from None
         return super().to_internal_value(data)
 
 

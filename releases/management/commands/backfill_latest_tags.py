@@ -11,8 +11,8 @@ from utilities.progress import Progress
 class Command(BaseCommand):
     help = (
         "Recompute latest_image_tag / latest_build of releases in open batches from build "
-        "history (each app's highest-numbered successful build). Idempotent; safe while the "
-        "web server runs."
+        "history (each app's latest successful build: within a repo the highest number, "
+        "across repos the most recently successful). Idempotent; safe while the web server runs."
     )
 
     def add_arguments(self, parser):

@@ -392,3 +392,15 @@ def test_release_page_offers_the_switch_only_when_allowed(client, switcher, engi
     assert f'<a class="rt-go-link" href="{switch_url(api)}">Switch version</a>' in waiting
     assert switch_url(api) not in deploying.content.decode()
     assert f"Switching is blocked right now: {BATCH_NOT_WAITING}" in text(deploying)
+
+
+def test_releases_with_a_new_tag_are_those_of_open_batches(client, viewer, batch, engineer):
+    closed = create_batch(name="Old", apps=[AppChoice("api", "v1")], user=engineer).batch
+    cancel_batch(batch_id=closed.pk, user=engineer)
+    client.force_login(viewer)
+
+    response = client.get(CHANGELIST, {"has_new_tag": "1"})  # the start page's button
+
+    assert [(str(r.application), r.batch.name) for r in response.context["cl"].result_list] == [
+        ("api", "Nov")
+    ]

@@ -253,3 +253,18 @@ def test_actions_answer_get_with_405(client_with, batch):
     response = client_with(*DEPLOYER, "releases.view_batch").get(action_url(batch, "cancel"))
 
     assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
+
+
+def test_a_batch_refusal_is_in_chinese_too(client_with, built):
+    response = client_with("releases.add_batch").post(
+        "/api/v1/batches/",
+        {"name": "Nov", "apps": [{"name": "ghost"}]},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="zh-Hans",
+    )
+
+    assert response.json() == {
+        "code": "unknown_app",
+        "detail": "没有名为 ghost 的应用。",
+        "fields": {"apps": ["未知应用：ghost"]},  # noqa: RUF001
+    }

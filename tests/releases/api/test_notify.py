@@ -402,3 +402,64 @@ def test_a_one_app_notification_takes_seven_statements_whatever_the_history(dron
     # build, its apps locked, its images, and one statement detecting the new tags.
     assert first == statements(42) == 7
     assert ReleaseApp.objects.filter(latest_image_tag="v42").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("apps", "fields"),
+    [
+        (
+            [{"name": "api", "image_tag": "-v2"}],
+            ["apps[0].image_tag: Not a valid OCI image tag."],
+        ),
+        (
+            [{"name": "web", "image_tag": "w2"}, {"name": "api"}],
+            ["apps[1].image_tag: This field is required."],
+        ),
+        (["api"], ["apps[0]: Invalid data. Expected a dictionary, but got str."]),
+    ],
+)
+def test_a_bad_or_missing_tag_names_its_index_and_the_reason(drone, open_release, apps, fields):
+    body = {**payload(11), "apps": apps}
+
+    response = post(drone, body)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid",
+        "detail": "The build notification is not valid.",
+        "fields": {"apps": fields},
+    }
+
+
+def test_every_part_of_a_refused_notification_is_in_chinese(drone, open_release):
+    body = {**payload(11), "build_number": 0, "apps": [{"name": "api", "image_tag": "-v2"}]}
+
+    response = post(drone, body, HTTP_ACCEPT_LANGUAGE="zh-Hans")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid",
+        "detail": "构建通知无效。",
+        "fields": {
+            "build_number": ["请确保该值大于或者等于 1。"],
+            "apps": ["apps[0].image_tag: 不是有效的 OCI 镜像标签。"],
+        },
+    }
+
+
+def test_a_conflicting_image_and_an_oversized_body_are_refused_in_chinese(drone, open_release):
+    assert post(drone, payload(11, repo="org/shop")).status_code == 201
+
+    conflict = post(
+        drone, payload(11, apps={"api": "v3"}, repo="org/shop"), HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+    too_large = post(
+        drone,
+        payload(12),
+        CONTENT_LENGTH=str(django_settings.BUILDS_WEBHOOK_MAX_BYTES + 1),
+        HTTP_ACCEPT_LANGUAGE="zh-Hans",
+    )
+
+    assert conflict.json()["detail"] == "org/shop 的构建 11 已记录 api 为 v2。"
+    assert conflict.json()["fields"] == {"apps": ["api：此构建记录的是 v2，而不是 v3。"]}  # noqa: RUF001
+    assert too_large.json()["detail"] == "请求体超过 1048576 字节。"

@@ -8,7 +8,7 @@ from deployments.models import Deployment
 from deployments.services import deployment_mark_running
 from releases.choices import BatchStatus, ReleaseStatus
 from releases.models import Batch, ReleaseApp
-from releases.services import create_batch, start_pre_deploy, switch_version
+from releases.services import cancel_batch, create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
 from tests.helpers import notify, nov_batch, run_stage
@@ -389,3 +389,39 @@ def test_status_written_out_equals_what_drfs_field_machinery_writes(release, lea
         assert by_hand == generic
     serializer = ReleaseStatusSerializer(view, context=context)
     assert serializer.data == serializers.Serializer.to_representation(serializer, view)
+
+
+def test_has_new_tag_lists_only_releases_that_can_still_switch(client_with, release, lead):
+    closed = create_batch(name="Old", apps=[AppChoice("api", "v1")], user=lead).batch
+    cancel_batch(batch_id=closed.pk, user=lead)
+    stale = closed.releases.get()
+    assert stale.has_new_tag  # v2 is newer, but a cancelled batch can never switch to it
+    client = client_with("releases.view_releaseapp")
+
+    def ids(query: str) -> set[int]:
+        return {r["id"] for r in client.get(f"/api/v1/releases/?{query}").json()["results"]}
+
+    assert ids("has_new_tag=true") == {release.pk}
+    assert stale.pk in ids("has_new_tag=false")
+    assert stale.pk in ids(f"batch={closed.pk}")  # still there, flag and all, in its batch
+
+
+def test_switch_refusals_are_in_chinese_too(client_with, release):
+    client = client_with(*SWITCHER)
+
+    stale = client.post(
+        switch_url(release),
+        {"expected_image_tag": "v0"},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="zh-Hans",
+    )
+    unknown = client.post(
+        switch_url(release), {"image_tag": "v9"}, format="json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+
+    assert stale.json()["detail"] == "该发布当前为 v1，而不是 v0；请刷新后重试。"  # noqa: RUF001
+    assert unknown.json() == {
+        "code": "unknown_tag",
+        "detail": "api 没有产出 v9 的成功构建。",
+        "fields": {"image_tag": ["不是此应用成功构建的标签。"]},
+    }

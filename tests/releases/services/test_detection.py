@@ -189,6 +189,46 @@ def test_out_of_order_delivery_never_moves_latest_backwards(user):
     assert (release.latest_image_tag, release.latest_build.number) == ("v5", 5)
 
 
+def test_an_app_whose_builds_move_to_another_repo_becomes_latest_again(user):
+    notify(41, {"api": "v41"}, repo="org/shop")
+    batch = _batch(user)
+
+    moved = notify(1, {"api": "m1"}, repo="org/monorepo")  # a new pipeline numbers from 1
+
+    assert [(t.app, t.image_tag) for t in moved.new_tags] == [("api", "m1")]
+    release = _release(batch)
+    assert (release.latest_image_tag, release.latest_build.repo) == ("m1", "org/monorepo")
+    assert notify(2, {"api": "m2"}, repo="org/monorepo").new_tags
+    assert _release(batch).latest_image_tag == "m2"
+
+
+def test_a_late_build_of_the_old_repo_does_not_take_latest_back(user):
+    notify(41, {"api": "v41"}, repo="org/shop")
+    batch = _batch(user)
+    notify(1, {"api": "m1"}, repo="org/monorepo")
+
+    late = notify(40, {"api": "v40"}, repo="org/shop")  # delivered after the move, but older
+
+    assert late.new_tags == []
+    assert _release(batch).latest_image_tag == "m1"
+
+
+def test_out_of_order_delivery_after_a_move_never_moves_latest_backwards(user):
+    notify(1, {"api": "m1"}, repo="org/monorepo")
+    batch = _batch(user)
+    notify(5, {"api": "m5"}, repo="org/monorepo")
+
+    assert notify(3, {"api": "m3"}, repo="org/monorepo").new_tags == []
+    assert _release(batch).latest_image_tag == "m5"
+
+
+def test_a_batch_starts_from_the_latest_build_across_repos(user):
+    notify(41, {"api": "v41"}, repo="org/shop")
+    notify(1, {"api": "m1"}, repo="org/monorepo")
+
+    assert _release(_batch(user)).image_tag == "m1"
+
+
 def test_new_tag_equal_to_chosen_tag_is_not_a_new_tag(user):
     notify(1, {"api": "v1"})
     batch = _batch(user)
