@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench bench-rollout bench-api bench-informer bench-failover soak install messages
+.PHONY: run test lint bench bench-rollout bench-api bench-informer bench-failover bench-live soak install messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,14 @@ bench: $(STAMP)
 BENCH_ROLLOUT_BASELINE ?= c5811d9
 bench-rollout: $(STAMP)
 	scripts/ensure-postgres $(BIN)/python -m bench.rollout --baseline $(BENCH_ROLLOUT_BASELINE) $(BENCH_ROLLOUT_ARGS)
+
+# Live admin pages (issue 19): main (BENCH_LIVE_BASELINE) next to this tree under gunicorn and wrk,
+# on rt_bench_live_before/_after; a few minutes. Writes bench/results/live_pages.json and the
+# "Live pages" section of docs/performance.md. wrk is installed when root and missing.
+BENCH_LIVE_BASELINE ?= main
+bench-live: $(STAMP)
+	@scripts/ensure-wrk
+	scripts/ensure-postgres $(BIN)/python -m bench.live_pages --baseline $(BENCH_LIVE_BASELINE) $(BENCH_LIVE_ARGS)
 
 # Issue 19's two comparisons, BENCH_BASELINE (default main, unpacked with git archive) next to
 # this tree in one run, each writing its section of docs/performance.md: the status endpoint and

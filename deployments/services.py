@@ -10,6 +10,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from live.revisions import live_touch
 from utilities.budget import TimeBudget, request_budget
 
 from .choices import DeploymentStatus
@@ -149,6 +150,7 @@ def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace:
             deployment.job_namespace = job_namespace
             deployment.start(at=timezone.now())
             deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
+            live_touch(deployment_ids=[deployment.pk])
     return deployment.status
 
 
@@ -191,6 +193,7 @@ def deployments_mark_running(*, deployments: list[Deployment], token: UUID) -> L
         for started, pks in groups.items():
             values = {"status": DeploymentStatus.RUNNING, "started_at": now} if started else {}
             Deployment.objects.filter(pk__in=pks).update(**values, **_CLAIM_ENDED)
+        live_touch(deployment_ids=groups.get(True, []))
     held = {d.pk for d in rows}
     return LaunchesRecorded(
         cancelled=[d.pk for d in rows if d.status == DeploymentStatus.CANCELLED],

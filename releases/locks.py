@@ -14,6 +14,9 @@ launch claim takes it shared before it selects what to launch (and reads the clo
 So a stage start or a claim either sees a hold that committed, or the hold waits until they have
 committed and is then the one that stops their launches: nothing is launched that a hold active
 at the claim's commit covers. Lifting a hold takes nothing: it can only let more through.
+
+Last of all, as a transaction's last writes, the live pages'
+revisions (`live.revisions.live_touch`: batches, applications, releases' stamps, each by pk).
 """
 
 from django.db import connection

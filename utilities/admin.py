@@ -9,8 +9,16 @@ from django.urls import path, reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
+from django.utils.translation import get_language
 
-from .live import live_context, live_response
+from .live import (
+    live_context,
+    live_etag,
+    live_not_modified,
+    live_response,
+    live_scope,
+    live_seen,
+)
 
 # Every status value of every model, by the colour it is shown in.
 TONES = {
@@ -71,16 +79,46 @@ class ReadOnlyMixin:
 class LiveAdminMixin:
     """A model admin whose list and change pages refresh their live regions in place.
 
-    Mark cells and fields with `utilities.live.live_display`; name the list's in
-    `live_list_fields`; return the change page's regions from `live_regions`. The pages then
-    poll `<object_id>/live/` and `live/?ids=…` (see `utilities/live.py`).
+    Give `live_revision()`: an expression over the model's rows that grows with every change any
+    region of a row shows (`live.revisions`). Mark cells and fields with
+    `utilities.live.live_display`; name the list's in `live_list_fields`; return the change
+    page's regions from `live_regions`, its other context from `live_page_context`; name in
+    `live_permissions` the permissions that change what the regions show. The pages then poll
+    `<object_id>/live/` and `live/?ids=…` (see `utilities/live.py`), which read the revisions in
+    one query and render only the objects whose revision moved.
     """
 
     live_list_fields: tuple[str, ...] = ()
+    live_permissions: tuple[str, ...] = ()
 
-    def live_regions(self, request, obj) -> list[str]:
-        """Every region of the change page, rendered as the page renders it."""
+    def live_revision(self):
+        raise NotImplementedError
+
+    def live_annotate(self, queryset):
+        """Rows with `live_seen`, their revision read in the same statement as their data."""
+        return queryset.annotate(live_seen=self.live_revision())
+
+    def get_queryset(self, request):
+        return self.live_annotate(super().get_queryset(request))
+
+    def live_revisions(self, ids: list[int]) -> dict[int, int]:
+        """The revision of each of these objects that exists: one query, nothing rendered."""
+        rows = self.model._default_manager.filter(pk__in=ids).annotate(
+            live_seen=self.live_revision()
+        )
+        return dict(rows.values_list("pk", "live_seen"))
+
+    def live_scope(self, request, ids) -> str:
+        who = tuple(request.user.has_perm(p) for p in self.live_permissions)
+        return live_scope(self.opts.label, get_language(), who, tuple(ids))
+
+    def live_regions(self, request, obj, *, since: int | None) -> list[str]:
+        """The change page's regions whose data changed after revision `since` (None: all)."""
         return []
+
+    def live_page_context(self, request, obj) -> dict:
+        """More context for the change page of `obj`, read after its revision."""
+        return {}
 
     def live_list_regions(self, request, objects) -> list[str]:
         """Every region of these rows of the list page."""
@@ -106,40 +144,76 @@ class LiveAdminMixin:
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None) or {}
         if "cl" in context:
-            rows = context["cl"].result_list  # already fetched: no query more
-            regions = self.live_list_regions(request, rows)
-            if regions:
-                url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_live_list")
-                url += "?" + urlencode({"ids": ",".join(str(o.pk) for o in rows)})
-                context["live"] = live_context(url, regions)
+            rows = context["cl"].result_list  # already fetched, with `live_seen`: no query more
+            ids = [o.pk for o in rows]
+            url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_live_list")
+            url += "?" + urlencode({"ids": ",".join(map(str, ids))})
+            etag = live_etag(self.live_scope(request, ids), [o.live_seen for o in rows])
+            context["live"] = live_context(url, etag)
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The revision is read before any of the page's data: a change made while the page
+        # renders is then sent by the first poll, never lost.
+        pk = _pk(object_id)
+        revisions = self.live_revisions([pk]) if pk is not None else {}
+        extra_context = dict(extra_context or {})
+        obj = self.get_object(request, pk) if pk in revisions else None
+        if obj is not None:
+            extra_context.update(self.live_page_context(request, obj))
         response = super().change_view(request, object_id, form_url, extra_context)
         context = getattr(response, "context_data", None) or {}
-        obj = context.get("original")
-        if obj is not None:
-            url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_live", args=[obj.pk])
-            regions = self.live_regions(request, obj)
-            if regions:
-                context["live"] = live_context(url, regions)
+        if obj is not None and "original" in context:
+            url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_live", args=[pk])
+            etag = live_etag(self.live_scope(request, [pk]), [revisions[pk]])
+            context["live"] = live_context(url, etag)
         return response
 
     def live_change_view(self, request, object_id):
-        obj = self.get_object(request, unquote(object_id))
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        pk = _pk(object_id)
+        revision = self.live_revisions([pk]).get(pk) if pk is not None else None
+        if revision is None:
+            raise Http404
+        scope = self.live_scope(request, [pk])
+        etag = live_etag(scope, [revision])
+        seen = live_seen(request, scope)
+        if seen == [revision]:
+            return live_not_modified(etag)
+        obj = self.get_object(request, pk)
         if obj is None:
             raise Http404
-        if not self.has_view_or_change_permission(request, obj):
-            raise PermissionDenied
-        return live_response(request, self.live_regions(request, obj), url=request.path)
+        since = seen[0] if seen and seen[0] is not None and seen[0] < revision else None
+        return live_response(
+            self.live_regions(request, obj, since=since), url=request.path, etag=etag
+        )
 
     def live_list_view(self, request):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()][:500]
-        objects = self.get_queryset(request).filter(pk__in=ids)
-        by_pk = {o.pk: o for o in objects}
-        rows = [by_pk[pk] for pk in ids if pk in by_pk]
+        revisions = self.live_revisions(ids)
+        scope = self.live_scope(request, ids)
+        now = [revisions.get(pk) for pk in ids]
+        etag = live_etag(scope, now)
+        seen = live_seen(request, scope)
+        if seen == now:
+            return live_not_modified(etag)
+        if seen is None or len(seen) != len(ids):
+            seen = [None] * len(ids)
+        changed = [
+            pk
+            for pk, old, new in zip(ids, seen, now, strict=True)
+            if new is not None and old != new
+        ]
+        by_pk = {o.pk: o for o in self.get_queryset(request).filter(pk__in=changed)}
+        rows = [by_pk[pk] for pk in changed if pk in by_pk]
         return live_response(
-            request, self.live_list_regions(request, rows), url=request.get_full_path()
+            self.live_list_regions(request, rows), url=request.get_full_path(), etag=etag
         )
+
+
+def _pk(object_id) -> int | None:
+    object_id = unquote(str(object_id))
+    return int(object_id) if object_id.isdigit() else None

@@ -1,12 +1,18 @@
 """Live admin pages: the parts of a page that may change refresh in place, cheaply.
 
 A page marks what may change as *regions*: elements with a stable id (`live_region`, or
-`@live_display` on an admin display method). The poller (`admin/live.html`, included by
-`base_site.html` when the context has `live`) asks the page's live URL every 2 s, sending the ETag
-of the regions it shows as `If-None-Match`. The live view renders the same regions again and
-answers with `live_response`: 304 and no body when nothing changed; otherwise the regions, which
-htmx swaps in by id (out of band), and a new poller carrying the new ETag. Nothing outside a region
-is touched, so a form being filled in, a ticked checkbox or an open select survives.
+`@live_display` on an admin display method). Each region belongs to one object of the page (its
+id names it, `region_id`) and shows only data whose every change raises that object's *revision*,
+a number the workflows bump in their own transaction (`live.revisions`). The page's ETag is its
+scope (who looks, in which language, at which objects) and the revisions of its objects.
+
+The poller (`admin/live.html`, included by `base_site.html` when the context has `live`) asks the
+page's live URL every 2 s with that ETag as `If-None-Match`. The live view reads the revisions in
+one query and answers 304, rendering nothing, while they are what the page shows; otherwise only
+the regions of the objects whose revision moved, which htmx swaps in by id (out of band), and a
+new poller carrying the new ETag. Nothing outside a region is touched, so a form being filled in,
+a ticked checkbox or an open select survives. Nothing in a region reads the clock: relative times
+are written by the browser (`static/live-times.js`) from the absolute time in the markup.
 """
 
 import functools
@@ -51,14 +57,32 @@ def live_display(method):
     return display
 
 
-def regions_etag(regions) -> str:
-    digest = hashlib.sha256("".join(regions).encode()).hexdigest()[:24]
-    return f'"{digest}"'
+def live_scope(*parts) -> str:
+    """A short digest of what, besides the revisions, decides a page's regions."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-def live_context(url: str, regions) -> dict:
+def live_etag(scope: str, revisions) -> str:
+    """The ETag of a page showing objects at these revisions (None: the object is gone)."""
+    return '"{}.{}"'.format(scope, "-".join("x" if r is None else str(r) for r in revisions))
+
+
+def live_seen(request, scope: str) -> list[int | None] | None:
+    """The revisions the polling page shows, from its If-None-Match; None if it is not this scope's
+    (another user's permissions, another language, another list of objects)."""
+    for etag in parse_etags(request.headers.get("If-None-Match", "")):
+        seen_scope, _, revisions = etag.strip('"').partition(".")
+        if seen_scope != scope:
+            continue
+        try:
+            return [None if r == "x" else int(r) for r in revisions.split("-")]
+        except ValueError:
+            return None
+    return None
+
+
+def live_context(url: str, etag: str) -> dict:
     """What a page's template context needs under the key `live` to start polling `url`."""
-    etag = regions_etag(regions)
     return {
         "url": url,
         "etag": etag,
@@ -71,15 +95,17 @@ def poller(live: dict) -> SafeString:
     return mark_safe(render_to_string("admin/live.html", {"live": live}))
 
 
-def live_response(request, regions, *, url: str) -> HttpResponse:
-    """304 when the regions are what the page shows (its ETag), else them and a new poller."""
-    regions = list(regions)
-    live = live_context(url, regions)
-    if live["etag"] in parse_etags(request.headers.get("If-None-Match", "")):
-        response = HttpResponseNotModified()
-    else:
-        response = HttpResponse("".join(regions) + poller(live))
-    response["ETag"] = live["etag"]
+def live_not_modified(etag: str) -> HttpResponse:
+    return _no_store(HttpResponseNotModified(), etag)
+
+
+def live_response(regions, *, url: str, etag: str) -> HttpResponse:
+    """These regions (those that changed) and a new poller carrying the new ETag."""
+    return _no_store(HttpResponse("".join(regions) + poller(live_context(url, etag))), etag)
+
+
+def _no_store(response: HttpResponse, etag: str) -> HttpResponse:
+    response["ETag"] = etag
     # The poller sends its own If-None-Match; the browser's cache must not answer for it.
     response["Cache-Control"] = "no-store"
     return response

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "releases",
     "builds",
     "deployments",
+    "live",
 ]
 
 MIDDLEWARE = [

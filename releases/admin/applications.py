@@ -11,13 +11,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.timesince import timesince
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from applications.choices import Environment
 from applications.deploy_config import DEPLOY_CONFIG_PERMISSION, deploy_config_env_hidden
 from applications.models import Application
+from live.revisions import application_revision
 from utilities.admin import LiveAdminMixin, status_badge, tag
 from utilities.live import live_display, region_id
 
@@ -32,7 +32,7 @@ from ..overview import (
     applications_search,
 )
 from ..selectors import holds_covering_application
-from .holds import hold_banner
+from .holds import HeldPageMixin, hold_banner
 
 
 def _url(model: str, pk: int) -> str:
@@ -40,13 +40,17 @@ def _url(model: str, pk: int) -> str:
 
 
 def _ago(moment) -> str:
+    """How long ago, as the browser writes it (static/live-times.js): never from the server's
+    clock, so a live region stays the same while nothing changes. The absolute time until then."""
     if moment is None:
         return "—"
+    absolute = timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
+        '<time datetime="{}" title="{}" data-rt-ago data-rt-now="{}">{}</time>',
         moment.isoformat(),
-        timezone.localtime(moment).strftime("%Y-%m-%d %H:%M"),
-        gettext("%(time)s ago") % {"time": timesince(moment, depth=1)},
+        absolute,
+        gettext("just now"),
+        absolute,
     )
 
 
@@ -185,7 +189,7 @@ def with_overviews(applications: list[Application]) -> list[Application]:
 
 
 @admin.register(Application)
-class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
+class ApplicationAdmin(HeldPageMixin, LiveAdminMixin, admin.ModelAdmin):
     """What runs where (the list), and one application (its page).
 
     An application's deploy config decides what runs in the cluster: only holders of
@@ -229,8 +233,11 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
         config = deploy_config_env_hidden(obj.deploy_config) if obj else {}
         return format_html("<pre>{}</pre>", json.dumps(config, indent=2, sort_keys=True))
 
+    def live_revision(self):
+        return application_revision()
+
     def get_queryset(self, request):
-        return applications_overview()
+        return self.live_annotate(applications_overview())
 
     def get_changelist(self, request, **kwargs):
         return OverviewChangeList
@@ -272,7 +279,7 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
 
     # --- one application's page ---------------------------------------------------------------
 
-    def live_regions(self, request, obj) -> list[str]:
+    def live_regions(self, request, obj, *, since) -> list[str]:
         return [self.banner(request, obj), self.overview_region(obj), self.deployments_region(obj)]
 
     def banner(self, request, obj) -> str:
@@ -312,13 +319,9 @@ class ApplicationAdmin(LiveAdminMixin, admin.ModelAdmin):
             return obj
         return applications_overview().get(pk=obj.pk)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, object_id) if object_id else None
-        extra_context = dict(extra_context or {})
-        if obj is not None:
-            extra_context.update(
-                hold_banner=self.banner(request, obj),
-                application_overview=self.overview_region(obj),
-                application_deployments=self.deployments_region(obj),
-            )
-        return super().change_view(request, object_id, form_url, extra_context)
+    def live_page_context(self, request, obj) -> dict:
+        return {
+            "hold_banner": self.banner(request, obj),
+            "application_overview": self.overview_region(obj),
+            "application_deployments": self.deployments_region(obj),
+        }

@@ -1,7 +1,6 @@
 from functools import partial
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
 from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -12,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from applications.choices import Environment
 from deployments.choices import DeploymentStatus
+from live.revisions import batch_revision, releases_changed_since
 from utilities.admin import (
     LiveAdminMixin,
     ReadOnlyMixin,
@@ -35,7 +35,7 @@ from .display import (
     release_regions,
     switch_cell,
 )
-from .holds import hold_banner
+from .holds import HeldPageMixin, hold_banner
 
 
 class ReleaseInline(ReadOnlyMixin, ReleaseDisplayMixin, admin.TabularInline):
@@ -123,7 +123,7 @@ def batch_url(batch_id: int) -> str:
 
 
 @admin.register(Batch)
-class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
+class BatchAdmin(HeldPageMixin, LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "batch_status",
@@ -146,6 +146,10 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
     readonly_fields = fields
     inlines = [ReleaseInline]
     live_list_fields = ("batch_status", "new_tag_count")
+    live_permissions = (rules.DEPLOY_PERMISSION, rules.SWITCH_PERMISSION)
+
+    def live_revision(self):
+        return batch_revision()
 
     def get_queryset(self, request):
         return (
@@ -248,31 +252,38 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
         holds = holds_covering_batches(batches=[batch])[batch.pk]
         return hold_banner(request.user, holds)
 
-    def live_regions(self, request, batch) -> list[str]:
-        releases = list(release_queryset(batch.releases.order_by("pk")))
+    def live_regions(self, request, batch, *, since) -> list[str]:
+        # The batch's own regions always (its new tag count and failures sum up the rows); of
+        # the rows, those stamped after what the page shows.
+        releases = batch.releases.order_by("pk")
+        changed = (
+            None if since is None else releases_changed_since(batch_id=batch.pk, revision=since)
+        )
+        if changed is not None:
+            releases = releases.filter(pk__in=changed)
+        failed = batch.releases.filter(status__in=FAILED_RELEASE_STATUSES).order_by("pk")
+        releases, failed = release_queryset(releases), list(release_queryset(failed))
         return [
             self.banner(request, batch),
             self.batch_status(batch),
             self.new_tag_count(batch),
             self.updated(batch),
             self.tools(request, batch),
-            self.failures(batch, releases),
+            self.failures(batch, failed),
             *release_regions(request.user, releases, next_url=batch_url(batch.pk)),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        batch = self.get_object(request, unquote(object_id))
-        extra_context = dict(extra_context or {})
-        if batch is not None:
-            extra_context["batch_tools"] = self.tools(request, batch)
-            releases = release_queryset(batch.releases.order_by("pk"))
-            extra_context["batch_failures"] = self.failures(batch, releases)
-            extra_context["hold_banner"] = self.banner(request, batch)
-            extra_context["rollout_note"] = any(
+    def live_page_context(self, request, batch) -> dict:
+        releases = release_queryset(batch.releases.order_by("pk"))
+        return {
+            "batch_tools": self.tools(request, batch),
+            "batch_failures": self.failures(batch, releases),
+            "hold_banner": self.banner(request, batch),
+            "rollout_note": any(
                 action["name"] == "start_pre_deploy"
                 for action in self.rollout_actions(request, batch)
-            )
-        return super().change_view(request, object_id, form_url, extra_context)
+            ),
+        }
 
     def has_add_permission(self, request, obj=None):
         # Creating goes through `create_batch` (views.create_batch), never a model form.

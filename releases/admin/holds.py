@@ -10,14 +10,21 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.http import parse_etags
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from applications.choices import Environment
 from applications.models import Application
 from utilities.admin import ReadOnlyMixin, status_badge
 from utilities.errors import REFUSALS, refusal
-from utilities.live import live_region, live_response
+from utilities.live import (
+    live_etag,
+    live_not_modified,
+    live_region,
+    live_response,
+    live_scope,
+)
 
 from .. import rules
 from ..choices import OPEN_BATCH_STATUSES
@@ -58,10 +65,32 @@ def hold_banner(user, holds) -> str:
     return live_region(BANNER_REGION, lines, tag="div", css_class="rt-holds")
 
 
-def index_banner_regions(request) -> list[str]:
-    """The index page's one live region: every active hold."""
-    holds = holds_list().active().order_by("starts_at", "pk")
-    return [hold_banner(request.user, holds)]
+def active_hold_ids() -> tuple[int, ...]:
+    """The holds active now: one indexed query. They start, end and are lifted without any
+    revision moving (a start or an end is only the clock passing), so a live page that shows
+    holds counts them in its scope: when they change, the page's regions are sent again."""
+    return tuple(Hold.objects.active().order_by("pk").values_list("pk", flat=True))
+
+
+class HeldPageMixin:
+    """On a live admin page with a hold banner (before LiveAdminMixin in the bases)."""
+
+    def live_scope(self, request, ids) -> str:
+        return live_scope(super().live_scope(request, ids), active_hold_ids())
+
+
+def index_banner(request) -> tuple[str, str]:
+    """The index page's one live region, every active hold, and its ETag."""
+    holds = list(holds_list().active().order_by("starts_at", "pk"))
+    scope = live_scope("holds-banner", get_language(), request.user.pk)
+    return hold_banner(request.user, holds), live_etag(scope, [0, *(h.pk for h in holds)])
+
+
+def index_banner_live(request):
+    banner, etag = index_banner(request)
+    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+        return live_not_modified(etag)
+    return live_response([banner], url=request.path, etag=etag)
 
 
 class HoldForm(forms.Form):
@@ -186,11 +215,7 @@ class HoldAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return [
             path(
                 "banner/live/",
-                self.admin_site.admin_view(
-                    lambda request: live_response(
-                        request, index_banner_regions(request), url=request.path
-                    )
-                ),
+                self.admin_site.admin_view(index_banner_live),
                 name="releases_hold_banner_live",
             ),
             path(

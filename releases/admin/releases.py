@@ -2,7 +2,6 @@ from collections import defaultdict
 from functools import partial
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -10,6 +9,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from live.revisions import release_revision
 from utilities.admin import LiveAdminMixin, ReadOnlyMixin, admin_link, status_badge
 from utilities.errors import REFUSALS, refusal
 from utilities.live import live_display, region_id
@@ -27,7 +27,7 @@ from .display import (
     switch_cell,
     switch_reasons,
 )
-from .holds import hold_banner
+from .holds import HeldPageMixin, hold_banner
 
 
 class NewTagFilter(admin.SimpleListFilter):
@@ -58,7 +58,12 @@ class BatchStatusFilter(admin.SimpleListFilter):
 
 @admin.register(ReleaseApp)
 class ReleaseAppAdmin(
-    LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, HistoryMixin, admin.ModelAdmin
+    HeldPageMixin,
+    LiveAdminMixin,
+    ReadOnlyMixin,
+    ReleaseDisplayMixin,
+    HistoryMixin,
+    admin.ModelAdmin,
 ):
     list_display = (
         "application_name",
@@ -88,6 +93,10 @@ class ReleaseAppAdmin(
         "created_at",
     )
     readonly_fields = fields
+    live_permissions = (rules.SWITCH_PERMISSION,)
+
+    def live_revision(self):
+        return release_revision()
 
     def get_queryset(self, request):
         return release_queryset(super().get_queryset(request))
@@ -104,7 +113,7 @@ class ReleaseAppAdmin(
     def live_list_regions(self, request, objects) -> list[str]:
         return [self.batch_with_status(o) for o in objects] + release_regions(request.user, objects)
 
-    def live_regions(self, request, obj) -> list[str]:
+    def live_regions(self, request, obj, *, since) -> list[str]:
         view = selectors.release_status(release_id=obj.pk, user=request.user)
         return [
             hold_banner(request.user, view.release.covering_holds),
@@ -169,17 +178,13 @@ class ReleaseAppAdmin(
     def latest_build_link(self, obj):
         return admin_link(obj.latest_build)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        release = self.get_object(request, unquote(object_id))
-        extra_context = dict(extra_context or {})
-        if release is not None:
-            view = selectors.release_status(release_id=release.pk, user=request.user)
-            extra_context.update(
-                release_tools=self.tools(request, release),
-                release_deployments=self.deployments(view),
-                hold_banner=hold_banner(request.user, view.release.covering_holds),
-            )
-        return super().change_view(request, object_id, form_url, extra_context)
+    def live_page_context(self, request, release) -> dict:
+        view = selectors.release_status(release_id=release.pk, user=request.user)
+        return {
+            "release_tools": self.tools(request, release),
+            "release_deployments": self.deployments(view),
+            "hold_banner": hold_banner(request.user, view.release.covering_holds),
+        }
 
     def get_urls(self):
         return [

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 
 from builds.selectors import build_images_latest_first
+from live.revisions import live_touch
 
 from ..choices import OPEN_BATCH_STATUSES
 from ..locks import releases_lock
@@ -72,6 +73,7 @@ def backfill_latest_tags(
             found = _changes(release_ids=ids)
             if found and not dry_run:
                 _apply(release_ids=[c.release_id for c in found])
+                live_touch(release_ids=[c.release_id for c in found])
         examined += len(ids)
         last_pk = ids[-1]
         changes.extend(found)

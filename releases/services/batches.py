@@ -15,6 +15,7 @@ from deployments.choices import UNFINISHED_DEPLOYMENT_STATUSES, DeploymentStatus
 from deployments.models import Deployment
 from deployments.services import deployment_create, deployment_jobs_cleanup_on_commit
 from deployments.wakeup import reconcilers_wake
+from live.revisions import live_touch
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
@@ -93,6 +94,7 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
                 ]
             )
             history_batch_created(user=user, result=BatchResult(changed=True, batch=batch))
+            live_touch(batch_ids=[batch.pk])
     except IntegrityError:
         # The open-batch name is taken: by this very request's earlier try, or by another.
         existing = Batch.objects.filter(name=name, status__in=OPEN_BATCH_STATUSES).first()
@@ -303,6 +305,7 @@ def _start_stage(*, batch_id: int, user, environment: str, note: str) -> BatchRe
             reconcilers_wake()
         result = BatchResult(changed=True, batch=batch, deployments=deployments, note=note)
         history_stage(user=user, transition=f"start_{environment}_deploy", result=result, note=note)
+        live_touch(batch_ids=[batch.pk])  # every row: statuses, deployments, switch buttons
     logger.info(
         "batch_stage_changed",
         extra={
@@ -341,6 +344,7 @@ def cancel_batch(*, batch_id: int, user, note: str = "") -> BatchResult:
         deployment_jobs_cleanup_on_commit(deployments=unfinished)
         result = BatchResult(changed=True, batch=batch, deployments=unfinished, note=note)
         history_stage(user=user, transition="cancel", result=result, note=note)
+        live_touch(batch_ids=[batch.pk])
     logger.info(
         "batch_stage_changed",
         extra={

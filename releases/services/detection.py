@@ -13,6 +13,7 @@ from builds.models import Build, BuildImage
 from builds.notifications import BuildNotification
 from builds.selectors import build_images_latest_first
 from builds.services import BuildRecord, build_record
+from live.revisions import live_touch
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
@@ -106,6 +107,11 @@ def _ingest(*, notification: BuildNotification) -> tuple[BuildRecord, list[NewTa
             new_tags = new_tags_detect(
                 build=record.build, application_ids=record.detect_application_ids
             )
+        # The apps' latest successful build changed, and so did these releases' latest tag.
+        live_touch(
+            release_ids=[pk for tag in new_tags for pk in tag.release_ids],
+            application_ids=record.detect_application_ids,
+        )
     return record, new_tags
 
 

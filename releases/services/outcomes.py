@@ -9,6 +9,7 @@ from django.utils import timezone
 from applications.choices import Environment
 from deployments.choices import DeploymentStatus
 from deployments.models import CLAIM_FIELDS, Deployment
+from live.revisions import live_touch
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
@@ -90,7 +91,12 @@ def apply_deployment_outcome(
             }[deployment.environment]
             (finish if outcome == DeploymentStatus.SUCCEEDED else fail)()
             release.save(update_fields=["status"])
-        batch_settle(batch=batch)
+        settled = batch_settle(batch=batch)
+        live_touch(
+            release_ids=[release.pk],
+            deployment_ids=[deployment.pk],
+            batch_ids=[batch.pk] if settled else [],
+        )
 
     log = logger.info if outcome == DeploymentStatus.SUCCEEDED else logger.error
     log(

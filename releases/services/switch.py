@@ -10,6 +10,7 @@ from builds.models import Build
 from builds.selectors import build_images_successful
 from deployments.models import Deployment
 from deployments.services import deployment_create
+from live.revisions import live_touch
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
@@ -169,7 +170,8 @@ def _switch_effects(
     release.switch_version(image_tag=target, build=build, user=user, at=timezone.now())
     release.save(update_fields=["image_tag", "build", "tag_updated_at", "tag_updated_by", "status"])
 
-    if batch.status == BatchStatus.PROD_WAITING:
+    reopened = batch.status == BatchStatus.PROD_WAITING
+    if reopened:
         # The new tag has not been to pre; the batch goes back to pre for it.
         batch.reopen_pre()
         batch.save(update_fields=["status", "updated_at"])
@@ -198,6 +200,11 @@ def _switch_effects(
         note=note,
     )
     history_switch(user=user, result=result, note=note)
+    live_touch(
+        release_ids=[release.pk],
+        deployment_ids=[deployment.pk, *result.superseded_deployment_ids],
+        batch_ids=[batch.pk] if reopened else [],
+    )
     return result
 
 

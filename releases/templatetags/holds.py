@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from utilities.live import live_context, poller
 
-from ..admin.holds import index_banner_regions
+from ..admin.holds import index_banner
 
 register = template.Library()
 
@@ -13,6 +13,6 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def index_hold_banner(context) -> str:
     request = context["request"]
-    regions = index_banner_regions(request)
+    banner, etag = index_banner(request)
     # The index has no other live region, so this poller is the page's only one.
-    return regions[0] + poller(live_context(reverse("admin:releases_hold_banner_live"), regions))
+    return banner + poller(live_context(reverse("admin:releases_hold_banner_live"), etag))

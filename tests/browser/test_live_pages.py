@@ -1,11 +1,16 @@
 """Pages left open follow what happens: new tags, rollouts and stage changes appear by themselves,
 without disturbing what the person is doing, and cost a 304 when nothing changed."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from deployments.models import Deployment
 from releases.services import start_pre_deploy
 from tests.browser.helpers import built, log_in, release_row
+from tests.helpers import run_deployment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -81,3 +86,29 @@ def release_list_row(page, app: str):
     return page.locator("#result_list tbody tr").filter(
         has=page.locator(".field-application_name", has_text=app)
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "three_minutes_ago", "just_now"),
+    [("en", "3 minutes ago", "just now"), ("zh-hans", "3分钟前", "刚刚")],
+)
+def test_the_applications_list_follows_and_its_times_are_relative(
+    new_page, batch, language, three_minutes_ago, just_now
+):
+    for deployment in start_pre_deploy(batch_id=batch.pk, user=None).deployments:
+        run_deployment(deployment)
+    Deployment.objects.filter(release_app__application__name="catalog").update(
+        finished_at=timezone.now() - timedelta(minutes=3, seconds=5)
+    )
+    page = new_page(language)
+    log_in(page, "alice")
+    page.goto("/admin/applications/application/")
+    row = page.locator("#result_list tbody tr").filter(has_text="catalog")
+    # The browser writes the words, from the absolute time in the markup, in the page's language.
+    expect(row.locator(".field-pre_now time")).to_have_text(three_minutes_ago)
+
+    built(43, {"search": "v1.0.0"}, "d00d5eed02")
+
+    search = page.locator("#result_list tbody tr").filter(has_text="search")
+    expect(search.locator(".field-latest_build")).to_contain_text("v1.0.0", timeout=FAST)
+    expect(search.locator(".field-latest_build time")).to_have_text(just_now)

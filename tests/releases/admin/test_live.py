@@ -20,7 +20,7 @@ def poller(page) -> tuple[str, str]:
     """The live URL and ETag the page polls with."""
     content = page.content.decode()
     url = re.search(r'id="rt-live"[^>]*hx-get="([^"]+)"', content, flags=re.S).group(1)
-    etag = re.search(r'data-etag="&quot;([0-9a-f]+)&quot;"', content).group(1)
+    etag = re.search(r'data-etag="&quot;([^&]+)&quot;"', content).group(1)
     return url.replace("&amp;", "&"), f'"{etag}"'
 
 
