@@ -25,7 +25,16 @@ class Application(models.Model):
         verbose_name = _("application")
         verbose_name_plural = _("applications")
         # Its deploy config decides what runs in the cluster: more than change_application.
-        permissions = [("change_deploy_config", _("Can change an application's deploy config"))]
+        # The working permissions live here, on the object they are granted for, so a team can
+        # hold one for its own applications only (django-guardian object permissions, SPEC §12).
+        permissions = [
+            ("change_deploy_config", _("Can change an application's deploy config")),
+            ("switch_version", _("Can switch a release to another image tag")),
+            ("deploy_batch", _("Can start and cancel batch rollouts")),
+            ("add_hold", _("Can place a hold")),
+            ("lift_hold", _("Can lift a hold")),
+            ("grant_access", _("Can grant the working permissions on applications")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(name__regex=APP_NAME_PATTERN), name="application_name_valid"

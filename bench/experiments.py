@@ -68,6 +68,7 @@ def release_status_lean(*, release_id: int, user) -> selectors.ReleaseStatusView
         release=release,
         switch_blockers=rules.switch_blockers(
             user=user,
+            application=release.application,
             batch_status=release.batch.status,
             deployment_in_progress=release.deployment_in_progress,
         ),

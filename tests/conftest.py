@@ -18,7 +18,7 @@ def executor(settings) -> RecordingExecutor:
 def user():
     """alice, a release engineer: she may switch versions and roll batches out."""
     return UserFactory(
-        username="alice", permissions=["releases.switch_version", "releases.deploy_batch"]
+        username="alice", permissions=["applications.switch_version", "applications.deploy_batch"]
     )
 
 

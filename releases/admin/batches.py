@@ -10,6 +10,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from applications.models import Application
 from utilities.admin import (
     LiveAdminMixin,
     ReadOnlyMixin,
@@ -127,16 +128,23 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         )
 
     def rollout_actions(self, request, batch) -> list[dict]:
-        """The transitions this user may start from the batch's status (the FSM decides which)."""
-        if batch is None or not request.user.has_perm(rules.DEPLOY_PERMISSION):
+        """The transitions the batch's status allows (the FSM decides which); disabled, with the
+        reason, for someone without deploy_batch for every application of the batch."""
+        if batch is None:
             return []
         available = {t.name for t in batch.get_available_status_transitions()}
+        blocker = None
+        if available & set(views.ROLLOUTS):
+            blocker = rules.deploy_blocker(
+                request.user, Application.objects.filter(releases__batch=batch)
+            )
         return [
             {
                 "name": name,
                 "label": label,
                 "url": reverse("admin:releases_batch_rollout", args=[batch.pk, name]),
                 "confirm": name in views.CONFIRMED_ROLLOUTS,
+                "refused": blocker.detail if blocker else "",
             }
             for name, (label, _service) in views.ROLLOUTS.items()
             if name in available
@@ -149,9 +157,12 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
             closed_line = gettext(
                 "This batch is %(status)s: it is closed, nothing in it changes any more."
             ) % {"status": batch.get_status_display().lower()}
+        actions = self.rollout_actions(request, batch)
         context = {
             "region": region_id(batch, "tools"),
-            "rollout_actions": self.rollout_actions(request, batch),
+            "rollout_actions": actions,
+            # One reason for them all: the same permission for the same applications.
+            "rollout_refused": actions[0]["refused"] if actions else "",
             "history_url": reverse("admin:releases_batch_history", args=[batch.pk]),
             "closed_line": closed_line,
         }

@@ -224,6 +224,8 @@ APPLICATION = {
     },
     "open_releases": [12],
 }
+# One application: the list's fields and what the requester may do to it (SPEC §12).
+APPLICATION_DETAIL = {**APPLICATION, "you_may": {"switch_version": True, "deploy_batch": False}}
 NEVER_DEPLOYED = {
     "name": "worker",
     "latest": {

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deployments.api.serializers import DeploymentSerializer
@@ -251,3 +252,23 @@ class ApplicationOverviewSerializer(serializers.Serializer):
 
     def get_open_releases(self, overview) -> list[int]:
         return [release.id for release in overview.open_releases]
+
+
+class YouMaySerializer(serializers.Serializer):
+    switch_version = serializers.BooleanField(
+        help_text="You may switch this app's releases (the permission globally or for this app)."
+    )
+    deploy_batch = serializers.BooleanField(
+        help_text="You hold deploy_batch globally or for this app; starting or cancelling a "
+        "batch needs it for every application in the batch."
+    )
+
+
+class ApplicationDetailSerializer(ApplicationOverviewSerializer):
+    """One application, with what the requester may do to it (SPEC §12)."""
+
+    you_may = serializers.SerializerMethodField()
+
+    @extend_schema_field(YouMaySerializer)
+    def get_you_may(self, overview) -> dict:
+        return self.context["you_may"]  # the view's answer for the requester

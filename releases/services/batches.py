@@ -15,7 +15,7 @@ from deployments.wakeup import reconcilers_wake
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
-from .. import locks
+from .. import locks, rules
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 from ..history import history_batch_created, history_stage
 from ..models import Batch, ReleaseApp
@@ -183,6 +183,7 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
     waiting, deploying, batch_transition, needing, release_transition = _STAGES[environment]
     with transaction.atomic(durable=True):
         batch = locks.batch_lock(batch_id=batch_id)
+        _check_deploy_permission(user=user, batch=batch)
         if batch.status == deploying:
             return BatchResult(changed=False, batch=batch)
         if batch.status != waiting:
@@ -247,11 +248,18 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
     return result
 
 
+def _check_deploy_permission(*, user, batch: Batch) -> None:
+    """First of all, before anything is read or changed (the caller holds the batch lock)."""
+    if blocker := rules.deploy_blocker(user, Application.objects.filter(releases__batch=batch)):
+        raise blocker.error()
+
+
 @retry_on_conflict
 def cancel_batch(*, batch_id: int, user) -> BatchResult:
     """Cancel the batch and its unfinished deployments; their Jobs are deleted after commit."""
     with transaction.atomic(durable=True):
         batch = locks.batch_lock(batch_id=batch_id)
+        _check_deploy_permission(user=user, batch=batch)
         if batch.status == BatchStatus.CANCELLED:
             return BatchResult(changed=False, batch=batch)
         if batch.status == BatchStatus.COMPLETED:

@@ -15,17 +15,17 @@ def viewer():
 
 @pytest.fixture
 def switcher():
-    return staff("switcher", "releases.switch_version")
+    return staff("switcher", "applications.switch_version")
 
 
 @pytest.fixture
 def deployer():
-    return staff("deployer", "releases.deploy_batch")
+    return staff("deployer", "applications.deploy_batch")
 
 
 @pytest.fixture
 def engineer():
-    return staff("engineer", "releases.switch_version", "releases.deploy_batch")
+    return staff("engineer", "applications.switch_version", "applications.deploy_batch")
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ READ_PERMISSIONS = [
 ALL_PERMISSIONS = [
     *READ_PERMISSIONS,
     "releases.add_batch",
-    "releases.deploy_batch",
-    "releases.switch_version",
+    "applications.deploy_batch",
+    "applications.switch_version",
     "builds.notify_build",
 ]
 
@@ -29,7 +29,7 @@ def token_client(user, keyword: str = "Bearer") -> APIClient:
 
 @pytest.fixture
 def client_with():
-    """`client_with("releases.switch_version", ...)`: a client of a user holding exactly these."""
+    """`client_with("applications.switch_version", ...)`: a client of a user holding exactly these."""
 
     def make(*permissions: str) -> APIClient:
         return token_client(UserFactory(permissions=list(permissions)))

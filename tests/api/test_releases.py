@@ -15,12 +15,12 @@ from tests.helpers import notify, run_stage
 
 pytestmark = pytest.mark.django_db
 
-SWITCHER = ["releases.switch_version"]
+SWITCHER = ["applications.switch_version"]
 
 
 @pytest.fixture
 def lead():
-    return UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
+    return UserFactory(permissions=["applications.switch_version", "applications.deploy_batch"])
 
 
 @pytest.fixture

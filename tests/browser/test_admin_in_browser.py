@@ -42,7 +42,7 @@ def test_see_the_new_tag_and_switch_to_it(new_page, screenshot, batch):
 
 
 def test_switch_is_disabled_and_says_why_while_the_batch_deploys(new_page, screenshot, batch):
-    staff("bob", "releases.switch_version")
+    staff("bob", "applications.switch_version")
     start_pre_deploy(batch_id=batch.pk, user=None)
     page = new_page("en")
     log_in(page, "bob")

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_create_a_batch_with_searchable_apps_at_their_latest_tags(new_page, screenshot, batch):
-    staff("carol", "releases.add_batch", "releases.switch_version")
+    staff("carol", "releases.add_batch", "applications.switch_version")
     built(43, {"catalog": "v5.2.0", "billing": "v1.0.0"}, "0badc0ffee")
     page = new_page("en")
     log_in(page, "carol")
@@ -111,7 +111,7 @@ def test_without_the_permission_the_switch_is_shown_disabled_and_says_why(
     assert response.status == 403
     expect(page.locator("#site-name")).to_be_visible()  # the admin's own page, not a bare 403
     expect(page.locator(".errornote")).to_have_text(
-        "You need the releases.switch_version permission to switch a release to another tag."
+        "You need the applications.switch_version permission to switch a release to another tag."
     )
     page.get_by_role("link", name="Back").click()
     expect(page).to_have_url(

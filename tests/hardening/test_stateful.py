@@ -76,7 +76,8 @@ class Workflows(RuleBasedStateMachine):
         self.savepoint = transaction.savepoint()
         self.names = count(1)
         self.user = UserFactory(
-            username="operator", permissions=["releases.switch_version", "releases.deploy_batch"]
+            username="operator",
+            permissions=["applications.switch_version", "applications.deploy_batch"],
         )
         self.nobody = UserFactory(username="nobody")
         self.batch_ids: list[int] = []
