@@ -261,6 +261,12 @@ class ApplicationAdmin(LiveAdminMixin, GuardedModelAdminMixin, admin.ModelAdmin)
     def obj_perms_manage_group_view(self, request, object_pk, group_id):
         return self._grants_view(super().obj_perms_manage_group_view, request, object_pk, group_id)
 
+    def get_obj_perms_base_context(self, request, obj):
+        context = super().get_obj_perms_base_context(request, obj)
+        context["model_perms"] = context["model_perms"].filter(codename__in=WORKING_PERMISSIONS)
+        context["title"] = gettext("Grants for %(application)s") % {"application": obj.name}
+        return context
+
     def get_obj_perms_manage_user_form(self, request):
         return UserGrantsForm
 

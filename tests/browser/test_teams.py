@@ -74,7 +74,10 @@ def test_the_grants_page_grants_a_team_a_permission(new_page, screenshot, batch,
     expect(page.locator(".messagelist .success")).to_have_text("Permissions saved.")
 
     page.goto(f"/admin/applications/application/{search.pk}/permissions/")
-    expect(page.locator("#content-main")).to_contain_text("Payments")
+    expect(page.locator("h1")).to_have_text("Grants for search")
+    groups = page.locator("#content-main table").nth(1)
+    expect(groups).to_contain_text("Payments")
+    expect(groups.locator("th")).to_have_count(6)  # group, the four permissions, action
     screenshot(page, "grants")
     page.goto(f"/admin/applications/application/{search.pk}/change/")
     holders = page.locator("#rt-holders")

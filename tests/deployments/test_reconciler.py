@@ -5,6 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db.models.functions import Now
 
 from applications.models import Application
@@ -415,7 +416,8 @@ class CancelledWhileLaunching(KubernetesExecutor):
 
     def launch(self, deployment):
         with self.capture(execute=True):
-            cancel_batch(batch_id=deployment.release_app.batch_id, user=None)
+            alice = get_user_model().objects.get(username="alice")  # the `user` fixture
+            cancel_batch(batch_id=deployment.release_app.batch_id, user=alice)
         super().launch(deployment)
 
 
