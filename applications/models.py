@@ -26,7 +26,7 @@ class Application(models.Model):
         verbose_name_plural = _("applications")
         # Its deploy config decides what runs in the cluster: more than change_application.
         # The working permissions live here, on the object they are granted for, so a team can
-        # hold one for its own applications only (django-guardian object permissions, SPEC §12).
+        # hold one for its own applications only (django-guardian object permissions).
         permissions = [
             ("change_deploy_config", _("Can change an application's deploy config")),
             ("switch_version", _("Can switch a release to another image tag")),

@@ -1,4 +1,4 @@
-"""Who may do what to which application (SPEC §12).
+"""Who may do what to which application.
 
 The working permissions are held globally (Django's ModelBackend: a user's or a group's
 permission) or for one application (django-guardian's object permission, to a user or a group).

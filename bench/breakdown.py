@@ -22,11 +22,11 @@ from django.db import connection  # noqa: E402
 
 from bench.measure import PROBE_APPS, PROBE_REPO, client, next_number, prepare  # noqa: E402
 from builds.notifications import BuildNotification  # noqa: E402
-from config.authentication import BearerTokenAuthentication  # noqa: E402
 from releases.api.serializers import ReleaseStatusSerializer  # noqa: E402
 from releases.models import ReleaseApp  # noqa: E402
 from releases.selectors import release_status  # noqa: E402
 from releases.services import ingest_build_notification  # noqa: E402
+from utilities.api.authentication import BearerTokenAuthentication  # noqa: E402
 
 N = int(os.environ.get("BENCH_BREAKDOWN_N", "200"))
 

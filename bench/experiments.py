@@ -22,10 +22,10 @@ from django.db.models import Exists, OuterRef, Q  # noqa: E402
 
 import releases.api.views as release_views  # noqa: E402
 from bench.measure import client, prepare  # noqa: E402
-from config.authentication import BearerTokenAuthentication  # noqa: E402
 from deployments.models import Deployment  # noqa: E402
 from releases import rules, selectors  # noqa: E402
 from releases.models import ReleaseApp  # noqa: E402
+from utilities.api.authentication import BearerTokenAuthentication  # noqa: E402
 from utilities.errors import DomainError  # noqa: E402
 
 ROUNDS, N = 5, int(os.environ.get("BENCH_EXPERIMENT_N", "100"))

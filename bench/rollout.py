@@ -5,7 +5,7 @@
 
 For each side — "before" (the tree at `--baseline`, unpacked with `git archive` into a temporary
 directory) and "after" (this working tree) — on a fresh PostgreSQL database and a fresh fake
-Kubernetes API server on loopback (tests/deployments/kube_fake.py, in this process), with two
+Kubernetes API server on loopback (kube_fake/server.py, in this process), with two
 `manage.py run_reconciler` processes of that side's code under production settings and the
 product's defaults (DEPLOY_EXECUTOR=kubernetes, a kubeconfig pointing at the fake):
 
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.deployments.kube_fake import FakeKubernetes
+from kube_fake import FakeKubernetes
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "c5811d9"  # main before issue 10
@@ -566,7 +566,7 @@ def render_section(result: dict) -> str:
             "Method. Each side gets a fresh PostgreSQL database, migrated by its own code and "
             f"seeded with {args['small'] + args['large']:,} apps in two batches "
             f"({args['small']:,} and {args['large']:,}), a fresh fake Kubernetes API server on "
-            "loopback (`tests/deployments/kube_fake.py`: create, read, list with selectors, "
+            "loopback (`kube_fake/server.py`: create, read, list with selectors, "
             "watch with resource versions, counters per verb) and "
             f"{args.get('reconcilers', 2)} `manage.py run_reconciler` "
             "processes of its own code under production settings with the product's defaults "

@@ -65,7 +65,7 @@ class BuildImage(models.Model):
             ),
         ]
         indexes = [
-            # "Which successful builds made this tag of this app" (switch check 4, tag lists).
+            # "Which successful builds made this tag of this app" (the switch's "known tag" rule, tag lists).
             models.Index(fields=["application", "image_tag"], name="build_image_app_tag_idx"),
             # An app's builds, highest number first ("latest build" in releases/overview.py).
             models.Index(

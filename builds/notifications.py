@@ -14,7 +14,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from applications.models import Application
-from utilities.api_fields import StrictCharField, StrictIntegerField
+from utilities.api.fields import AppNameField, ImageTagField, StrictCharField, StrictIntegerField
 from utilities.errors import DomainError
 from utilities.validators import (
     APP_NAME_PATTERN,
@@ -46,15 +46,11 @@ def _optional_text(max_length: int, help_text: str, pattern: str = PRINTABLE_TEX
 
 
 class NotifiedAppSerializer(serializers.Serializer):
-    name = StrictCharField(
-        max_length=63,
-        validators=[PatternValidator(APP_NAME_PATTERN, "Not a valid application name.")],
+    name = AppNameField(
         help_text="Application name (a Kubernetes label value); registered on first sight "
         "unless BUILDS_REGISTER_UNKNOWN_APPS is off.",
     )
-    image_tag = StrictCharField(
-        max_length=128,
-        validators=[PatternValidator(IMAGE_TAG_PATTERN, "Not a valid OCI image tag.")],
+    image_tag = ImageTagField(
         help_text="The image tag the build pushed (OCI tag grammar).",
     )
 

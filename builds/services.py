@@ -4,10 +4,12 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
+from applications.locks import applications_lock
 from applications.models import Application
 from utilities.errors import DomainError
 
 from .choices import STATUS_RANK, BuildStatus
+from .locks import build_lock
 from .models import Build, BuildImage
 from .notifications import AppImage, BuildNotification
 
@@ -34,14 +36,14 @@ def applications_ensure(*, names: list[str]) -> dict[str, Application]:
     """
     if not names:
         return {}
-    locked = Application.objects.select_for_update(no_key=True).filter(name__in=names)
-    found = {a.name: a for a in locked.order_by("pk")}
+    locked = applications_lock(names=names)
+    found = {a.name: a for a in locked}
     missing = sorted(set(names) - set(found))
     if missing:
         Application.objects.bulk_create(
             [Application(name=n) for n in missing], ignore_conflicts=True
         )
-        found = {a.name: a for a in locked.order_by("pk")}
+        found = {a.name: a for a in locked.all()}
     return found
 
 
@@ -71,7 +73,7 @@ def build_record(*, notification: BuildNotification) -> BuildRecord:
             else frozenset(),
         )
 
-    build = Build.objects.select_for_update().get(repo=n.repo, number=n.number)
+    build = build_lock(repo=n.repo, number=n.number)
     recorded = dict(
         BuildImage.objects.filter(build=build).values_list("application__name", "image_tag")
     )

@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .exceptions import api_not_found
+from utilities.api.exceptions import api_not_found
 
 urlpatterns = [
     path("v1/", include("releases.api.urls")),

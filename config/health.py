@@ -1,24 +1,14 @@
 """Probes for load balancers and Kubernetes, and the Prometheus scrape endpoint."""
 
 import logging
-import os
 
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-# Registered on import, so every family is listed from the first scrape, before any event.
-from builds import metrics as _builds_metrics  # noqa: F401
-from deployments import metrics as _deployments_metrics  # noqa: F401
-from releases import metrics as _releases_metrics  # noqa: F401
+from utilities.metrics import metrics_registry
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +43,3 @@ def metrics(request):
     answers. Without it (runserver, tests) the process's own registry is the whole truth.
     """
     return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)
-
-
-def metrics_registry():
-    """The counters of every process sharing PROMETHEUS_MULTIPROC_DIR, else this process's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return registry
-    return REGISTRY

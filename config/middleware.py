@@ -1,59 +1,45 @@
-"""A request id in every log line of a request, and one line per request; a request's time
-budget for side work."""
+"""Request logging and a request's time budget for side work.
 
-import logging
+django-structlog's RequestMiddleware binds the request id into every log line of the request
+(structlog's contextvars) and writes one line when it ends. These receivers make the id ours —
+a caller's X-Request-ID is kept only if it looks like an id, so nobody forges log lines through
+it — echo it back, and shape that line: method and path (never the query string: it may carry
+secrets), status, duration and user.
+"""
+
 import re
 import time
 import uuid
 
-from config.logging import request_id_var
+import structlog
+from django.dispatch import receiver
+from django_structlog import signals
+
 from utilities.budget import request_scope
 
-logger = logging.getLogger("config.requests")
-
 REQUEST_ID_HEADER = "X-Request-ID"
-# A caller's id is kept if it looks like an id; anything else (too long, odd bytes) is replaced,
-# so a client cannot forge log lines through it.
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-# Probes and scrapes run every few seconds; they log at DEBUG.
-_QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
-class RequestIdMiddleware:
-    """Honours the caller's X-Request-ID (or makes one), logs with it, echoes it back."""
+@receiver(signals.bind_extra_request_metadata, dispatch_uid="releasetrain-request-id")
+def _bind_request_id(request, logger, log_kwargs, **kwargs):
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request.request_id = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
+    request.started = time.monotonic()
+    structlog.contextvars.bind_contextvars(request_id=request.request_id)
 
-    def __init__(self, get_response):
-        self.get_response = get_response
 
-    def __call__(self, request):
-        given = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
-        request.request_id = request_id
-        token = request_id_var.set(request_id)
-        started = time.monotonic()
-        try:
-            response = self.get_response(request)
-            response[REQUEST_ID_HEADER] = request_id
-            level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
-            if response.status_code >= 500:
-                level = logging.ERROR
-            if not logger.isEnabledFor(level):
-                return response
-            # The path only: query strings may carry secrets; headers are never logged.
-            logger.log(
-                level,
-                "http_request",
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
-                    "user": _username(request),
-                },
-            )
-            return response
-        finally:
-            request_id_var.reset(token)
+@receiver(signals.bind_extra_request_finished_metadata, dispatch_uid="releasetrain-request-end")
+def _request_line(request, logger, response, log_kwargs, **kwargs):
+    response[REQUEST_ID_HEADER] = request.request_id
+    log_kwargs.clear()
+    log_kwargs.update(
+        method=request.method,
+        path=request.path,
+        status=response.status_code,
+        duration_ms=round((time.monotonic() - request.started) * 1000, 1),
+        user=_username(request),
+    )
 
 
 def _username(request) -> str | None:

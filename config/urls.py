@@ -15,7 +15,7 @@ urlpatterns = [
 ]
 
 # JSON under /api/, Django's pages elsewhere.
-handler400 = "config.exceptions.bad_request"
-handler403 = "config.exceptions.permission_denied"
-handler404 = "config.exceptions.page_not_found"
-handler500 = "config.exceptions.server_error"
+handler400 = "utilities.api.exceptions.bad_request"
+handler403 = "utilities.api.exceptions.permission_denied"
+handler404 = "utilities.api.exceptions.page_not_found"
+handler500 = "utilities.api.exceptions.server_error"

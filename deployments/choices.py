@@ -11,8 +11,3 @@ class DeploymentStatus(models.TextChoices):
 
 
 UNFINISHED_DEPLOYMENT_STATUSES = [DeploymentStatus.PENDING, DeploymentStatus.RUNNING]
-FINISHED_DEPLOYMENT_STATUSES = [
-    DeploymentStatus.SUCCEEDED,
-    DeploymentStatus.FAILED,
-    DeploymentStatus.CANCELLED,
-]

@@ -1,7 +1,7 @@
 import django_filters
 
 from applications.choices import Environment
-from config.filters import IdFilter, StrictBooleanFilter
+from utilities.api.filters import IdFilter, StrictBooleanFilter
 
 from .choices import DeploymentStatus
 from .models import Deployment

@@ -16,7 +16,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 
-logger = logging.getLogger("deployments.reconciler")
+logger = logging.getLogger(__name__)
 
 CHANNEL = "release_train_reconciler"
 # How often the listening thread looks at `stop`, and the longest pause before it reconnects.

@@ -15,7 +15,6 @@ OPEN_BATCH_STATUSES = [
     s for s in BatchStatus if s not in (BatchStatus.COMPLETED, BatchStatus.CANCELLED)
 ]
 WAITING_BATCH_STATUSES = [BatchStatus.PRE_WAITING, BatchStatus.PROD_WAITING]
-DEPLOYING_BATCH_STATUSES = [BatchStatus.PRE_DEPLOYING, BatchStatus.PROD_DEPLOYING]
 
 
 class ReleaseStatus(models.TextChoices):

@@ -2,7 +2,7 @@ import django_filters
 
 from applications.choices import Environment
 from applications.models import Application
-from config.filters import IdFilter, StrictBooleanFilter
+from utilities.api.filters import IdFilter, StrictBooleanFilter
 
 from .choices import BatchStatus, ReleaseStatus
 from .models import Batch, ReleaseApp

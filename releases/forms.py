@@ -20,7 +20,7 @@ class TagOption:
 class SwitchVersionForm(forms.Form):
     """Pick one of the app's successful tags; the tag seen as current guards against races.
 
-    Whether the tag may be used is the service's decision (switch check 4), not the form's:
+    Whether the tag may be used is the service's decision (the "known tag" rule), not the form's:
     the form only carries the choice, so the admin and the API refuse the same requests.
     """
 

@@ -43,7 +43,7 @@ def batch_status_name(status: str) -> str:
 
 
 def permission_blocker(user, application) -> Blocker | None:
-    """Check 1 of the switch: switch_version, globally or for the release's application."""
+    """The switch's permission rule: switch_version, globally or for the release's application."""
     if not may(user, SWITCH_VERSION, application):
         return Blocker("permission_denied", permission_needed(SWITCH_VERSION, [application]))
     return None
@@ -64,7 +64,7 @@ def deploy_blocker(user, applications) -> Blocker | None:
 
 
 def batch_closed_blocker(batch_status: str) -> Blocker | None:
-    """Check 5 of the switch: a completed or cancelled batch never changes again."""
+    """The "batch open" rule: a completed or cancelled batch never changes again."""
     if batch_status not in OPEN_BATCH_STATUSES:
         return Blocker(
             "batch_closed",
@@ -75,7 +75,7 @@ def batch_closed_blocker(batch_status: str) -> Blocker | None:
 
 
 def batch_waiting_blocker(batch_status: str) -> Blocker | None:
-    """Check 6 of the switch, for an open batch."""
+    """The "batch waiting" rule, for an open batch: no switch while a stage deploys."""
     if batch_status not in WAITING_BATCH_STATUSES:
         return Blocker(
             "batch_not_waiting",
@@ -86,7 +86,7 @@ def batch_waiting_blocker(batch_status: str) -> Blocker | None:
 
 
 def deployment_blocker(deployment_in_progress: bool) -> Blocker | None:
-    """Check 7 of the switch."""
+    """The "nothing deploying" rule: no switch while one of the release's Jobs may run."""
     if deployment_in_progress:
         return Blocker("deployment_in_progress")
     return None

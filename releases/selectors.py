@@ -27,7 +27,7 @@ class ReleaseStatusView:
 
 
 def with_deployment_in_progress(queryset):
-    """Annotate each release with the fact switch check 6 reads, for one release or a list."""
+    """Annotate each release with the fact the switch's "nothing deploying" rule reads, for one release or a list."""
     return queryset.annotate(
         deployment_in_progress=Exists(
             Deployment.objects.filter(release_app=OuterRef("pk")).in_progress()

@@ -1,13 +1,8 @@
-from django.urls import path
+from utilities.api.routers import ApiRouter
 
-from config.routers import ApiRouter
-
-from .views import BuildNotifyView, BuildViewSet
+from .views import BuildViewSet
 
 router = ApiRouter()
 router.register("builds", BuildViewSet)
 
-urlpatterns = [
-    path("builds/notify", BuildNotifyView.as_view(), name="build-notify"),
-    *router.urls,
-]
+urlpatterns = router.urls

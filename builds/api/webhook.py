@@ -16,7 +16,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
-from config.exceptions import PayloadTooLarge
+from utilities.api.exceptions import PayloadTooLarge
 
 SIGNATURE_HEADER = "X-Signature-256"
 SIGNED = "webhook-signature"  # request.auth of a correctly signed request

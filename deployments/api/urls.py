@@ -1,4 +1,4 @@
-from config.routers import ApiRouter
+from utilities.api.routers import ApiRouter
 
 from .views import DeploymentViewSet
 

@@ -1,8 +1,8 @@
 from rest_framework import viewsets
 
-from config.schema import read_views_schema
 from deployments.filtersets import DeploymentFilterSet
 from deployments.models import Deployment
+from utilities.api.schema import read_views_schema
 
 from .examples import DEPLOYMENT
 from .serializers import DeploymentSerializer

@@ -24,7 +24,7 @@ from deployments.metrics import watch_restarts
 
 from .base import JobState, JobStatus
 
-logger = logging.getLogger("deployments.reconciler")
+logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, Job name)
 

@@ -224,16 +224,5 @@ APPLICATION = {
     },
     "open_releases": [12],
 }
-# One application: the list's fields and what the requester may do to it (SPEC §12).
+# One application: the list's fields and what the requester may do to it.
 APPLICATION_DETAIL = {**APPLICATION, "you_may": {"switch_version": True, "deploy_batch": False}}
-NEVER_DEPLOYED = {
-    "name": "worker",
-    "latest": {
-        "image_tag": "w7",
-        "build_id": 56,
-        "build_number": 57,
-        "built_at": "2026-11-27T11:38:00Z",
-    },
-    "environments": {"pre": None, "prod": None},
-    "open_releases": [],
-}

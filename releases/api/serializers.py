@@ -5,11 +5,9 @@ from deployments.api.serializers import DeploymentSerializer
 from deployments.choices import DeploymentStatus
 from releases.choices import BatchStatus, ReleaseStatus
 from releases.models import Batch, ReleaseApp
-from utilities.api_fields import StrictCharField
+from utilities.api.fields import AppNameField, ImageTagField, StrictCharField
 from utilities.errors import DomainError
 from utilities.validators import (
-    APP_NAME_PATTERN,
-    IMAGE_TAG_PATTERN,
     NAME_TEXT_PATTERN,
     PatternValidator,
 )
@@ -80,16 +78,12 @@ class BatchDetailSerializer(BatchSerializer):
 
 
 class BatchAppChoiceSerializer(serializers.Serializer):
-    name = StrictCharField(
-        max_length=63,
-        validators=[PatternValidator(APP_NAME_PATTERN, "Not a valid application name.")],
+    name = AppNameField(
         help_text="An application Release Train knows (else 400 `unknown_app`).",
     )
-    image_tag = StrictCharField(
-        max_length=128,
+    image_tag = ImageTagField(
         required=False,
         allow_null=True,
-        validators=[PatternValidator(IMAGE_TAG_PATTERN, "Not a valid OCI image tag.")],
         help_text="A tag of one of the app's successful builds (else 400 `unknown_tag`). "
         "Defaults to the tag of its latest successful build.",
     )
@@ -121,18 +115,14 @@ class BatchResultSerializer(serializers.Serializer):
 
 
 class SwitchVersionSerializer(serializers.Serializer):
-    image_tag = StrictCharField(
-        max_length=128,
+    image_tag = ImageTagField(
         required=False,
         allow_null=True,
-        validators=[PatternValidator(IMAGE_TAG_PATTERN, "Not a valid OCI image tag.")],
         help_text="The tag to switch to; null or absent: the release's latest_image_tag.",
     )
-    expected_image_tag = StrictCharField(
-        max_length=128,
+    expected_image_tag = ImageTagField(
         required=False,
         allow_null=True,
-        validators=[PatternValidator(IMAGE_TAG_PATTERN, "Not a valid OCI image tag.")],
         help_text="Switch only if the release is still at this tag (else 409 stale_version).",
     )
 
@@ -265,7 +255,7 @@ class YouMaySerializer(serializers.Serializer):
 
 
 class ApplicationDetailSerializer(ApplicationOverviewSerializer):
-    """One application, with what the requester may do to it (SPEC §12)."""
+    """One application, with what the requester may do to it."""
 
     you_may = serializers.SerializerMethodField()
 

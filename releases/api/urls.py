@@ -1,5 +1,8 @@
-from config.routers import ApiRouter
+from django.urls import path
 
+from utilities.api.routers import ApiRouter
+
+from .notify import BuildNotifyView
 from .views import ApplicationViewSet, BatchViewSet, ReleaseViewSet
 
 router = ApiRouter()
@@ -7,4 +10,7 @@ router.register("batches", BatchViewSet)
 router.register("releases", ReleaseViewSet)
 router.register("applications", ApplicationViewSet)
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("builds/notify", BuildNotifyView.as_view(), name="build-notify"),
+    *router.urls,
+]

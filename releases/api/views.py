@@ -8,8 +8,6 @@ from rest_framework.response import Response
 
 from applications.models import Application
 from applications.permissions import you_may
-from config.parsers import body_checked
-from config.schema import error_responses, read_views_schema
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
@@ -21,6 +19,8 @@ from releases.overview import (
 )
 from releases.selectors import release_status
 from releases.services.batches import AppChoice
+from utilities.api.parsers import body_checked
+from utilities.api.schema import error_responses, read_views_schema
 
 from . import examples
 from .serializers import (
@@ -50,7 +50,8 @@ def _stage_schema(summary: str, description: str, conflict, result=examples.BATC
         summary=summary,
         description=description
         + " Needs `applications.deploy_batch` globally or for every application of the batch "
-        "(403 `permission_denied` naming the permission and the applications). Repeating it answers 200 with `changed: false`.",
+        "(403 `permission_denied` naming the permission and the applications). Repeating it "
+        "answers 200 with `changed: false`.",
         request=None,
         responses={
             200: BatchResultSerializer,
@@ -81,7 +82,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     serializer_class = BatchSerializer
     filterset_class = BatchFilterSet
     lookup_value_regex = r"\d+"
-    # The services check deploy_batch for every application of the batch (SPEC §12).
+    # The services check deploy_batch for every application of the batch.
     action_permissions = {"start_pre_deploy": [], "start_prod_deploy": [], "cancel": []}
 
     def get_queryset(self):
@@ -178,7 +179,7 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ReleaseSerializer
     filterset_class = ReleaseFilterSet
     lookup_value_regex = r"\d+"
-    # The switch service checks switch_version for the release's application (SPEC §12).
+    # The switch service checks switch_version for the release's application.
     action_permissions = {"switch_version": []}
 
     @extend_schema(
@@ -186,7 +187,8 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
         description=(
             "Checked in this order, the first failure answers and nothing changes: permission "
             "`applications.switch_version` globally or for the release's application (403 "
-            "`permission_denied`, naming the permission and the application); the target differs from the current tag (else 200 "
+            "`permission_denied`, naming the permission and the application); the target differs "
+            "from the current tag (else 200 "
             "with `changed: false`: the effect already holds, so a retried switch succeeds even "
             "with the `expected_image_tag` it was first sent with); `expected_image_tag` equals "
             "the current tag (409 `stale_version`); the target came from a successful build of "

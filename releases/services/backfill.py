@@ -9,6 +9,7 @@ from builds.choices import BuildStatus
 from builds.models import BuildImage
 
 from ..choices import OPEN_BATCH_STATUSES
+from ..locks import releases_lock
 from ..metrics import new_tags_detected
 from ..models import ReleaseApp
 
@@ -60,10 +61,12 @@ def backfill_latest_tags(
     examined, last_pk, changes = 0, 0, []
     while True:
         with transaction.atomic(durable=True):
-            chunk = scope.filter(pk__gt=last_pk).order_by("pk")
-            if not dry_run:
-                chunk = chunk.select_for_update(of=("self",))
-            ids = list(chunk.values_list("pk", flat=True)[:chunk_size])
+            chunk = scope.filter(pk__gt=last_pk)
+            ids = (
+                list(chunk.order_by("pk").values_list("pk", flat=True)[:chunk_size])
+                if dry_run
+                else releases_lock(releases=chunk, limit=chunk_size)
+            )
             if not ids:
                 break
             found = _changes(release_ids=ids)

@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from applications.choices import Environment
+from applications.locks import applications_lock
 from applications.models import Application
 from builds.choices import BuildStatus
 from builds.models import BuildImage
@@ -60,12 +61,7 @@ def create_batch(*, name: str, apps: list[AppChoice], user) -> BatchResult:
         with transaction.atomic(durable=True):
             # Locked like ingestion locks them, so no build of these apps lands between
             # choosing the tags below and this batch becoming visible to detection.
-            applications = {
-                a.name: a
-                for a in Application.objects.select_for_update(no_key=True)
-                .filter(name__in=names)
-                .order_by("pk")
-            }
+            applications = {a.name: a for a in applications_lock(names=names)}
             if unknown := [n for n in names if n not in applications]:
                 raise DomainError(
                     "unknown_app",

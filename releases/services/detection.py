@@ -13,7 +13,7 @@ from builds.services import BuildRecord, build_record
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
-from ..choices import OPEN_BATCH_STATUSES
+from ..locks import open_releases_of_applications_lock
 from ..metrics import new_tags_detected
 from ..models import ReleaseApp
 
@@ -120,13 +120,7 @@ def new_tags_detect(*, build: Build, application_ids: Iterable[int]) -> list[New
     }
     if not images:
         return []
-    # Locked in pk order, the order every workflow takes release rows in.
-    candidate_ids = list(
-        ReleaseApp.objects.select_for_update(of=("self",))
-        .filter(application_id__in=list(images), batch__status__in=OPEN_BATCH_STATUSES)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    candidate_ids = open_releases_of_applications_lock(application_ids=images)
     if not candidate_ids:
         return []
     ReleaseApp.objects.filter(pk__in=candidate_ids).filter(

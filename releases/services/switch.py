@@ -40,7 +40,8 @@ def switch_version(
 ) -> SwitchResult:
     """Switch a release to another tag (by default its latest), if and only if it is safe.
 
-    Checks run in a fixed order and the first failure answers (see SPEC §5); a switch whose
+    Checks run in a fixed order (permission, already there, expected tag, known tag, batch
+    open, batch waiting, nothing deploying) and the first failure answers; a switch whose
     effect already holds answers `changed=False`. Locks batch -> release -> deployments, so a
     switch and a stage start on one batch never interleave. The superseded Jobs are deleted
     after commit.
@@ -90,7 +91,8 @@ def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
     with transaction.atomic(durable=True):
         batch = locks.release_batch_lock(release_id=release_id)
         release = locks.release_lock(release_id=release_id)
-        # Check 1 needs the release's application, read with the lock; nothing is changed yet.
+        # The permission rule needs the release's application, read with the lock; nothing has
+        # changed yet.
         if blocker := rules.permission_blocker(user, release.application):
             raise blocker.error()
         current_tag = release.image_tag

@@ -7,7 +7,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.test import Client, RequestFactory
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from config.exceptions import api_exception_handler, server_error
+from utilities.api.exceptions import api_exception_handler, server_error
 
 pytestmark = pytest.mark.django_db
 

@@ -13,12 +13,11 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 
 from deployments.executors import get_executor
-from deployments.reconciler import Reconciler
+from kube_fake import FakeKubernetes
+from releases.reconciler import Reconciler
 from releases.services import create_batch
 from releases.services.batches import AppChoice
 from tests.helpers import notify
-
-from .kube_fake import FakeKubernetes
 
 DEMO_SCRIPT = Path(django_settings.BASE_DIR) / "scripts" / "demo_deploy.py"
 # Only a wake-up (NOTIFY, a watched change) makes a running reconciler tick in a test's time.

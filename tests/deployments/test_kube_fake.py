@@ -11,7 +11,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 
-from .kube_fake import FakeKubernetes
+from kube_fake import FakeKubernetes
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from django.db.models.functions import Now
 from applications.models import Application
 from deployments.executors.kubernetes import KubernetesExecutor
 from deployments.models import Deployment
-from deployments.reconciler import Reconciler
 from releases.models import Batch, ReleaseApp
+from releases.reconciler import Reconciler
 from releases.services import (
     cancel_batch,
     create_batch,

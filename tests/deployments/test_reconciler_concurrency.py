@@ -14,8 +14,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from deployments.models import Deployment
-from deployments.reconciler import Reconciler
 from releases.models import Batch
+from releases.reconciler import Reconciler
 from releases.services import create_batch, start_pre_deploy
 from releases.services.batches import AppChoice
 from tests.helpers import notify

@@ -15,8 +15,8 @@ from prometheus_client import REGISTRY
 
 from deployments.executors import get_executor
 from deployments.models import Deployment
-from deployments.reconciler import Reconciler
 from releases.models import Batch
+from releases.reconciler import Reconciler
 from releases.services import cancel_batch, create_batch, start_pre_deploy
 from releases.services.batches import AppChoice
 from tests.helpers import notify

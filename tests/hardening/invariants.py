@@ -9,7 +9,7 @@ from collections import Counter
 from builds.choices import BuildStatus
 from builds.models import BuildImage
 from deployments.models import Deployment
-from releases.choices import DEPLOYING_BATCH_STATUSES, OPEN_BATCH_STATUSES, ReleaseStatus
+from releases.choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 from releases.models import ReleaseApp
 
 
@@ -24,7 +24,8 @@ def one_current_deployment_per_environment() -> list[str]:
 
 def no_pending_release_in_deploying_batch() -> list[str]:
     rows = ReleaseApp.objects.filter(
-        batch__status__in=DEPLOYING_BATCH_STATUSES, status=ReleaseStatus.PENDING
+        batch__status__in=[BatchStatus.PRE_DEPLOYING, BatchStatus.PROD_DEPLOYING],
+        status=ReleaseStatus.PENDING,
     ).values_list("pk", "batch_id", "batch__status")
     return [f"release {pk} is pending in batch {b} ({s})" for pk, b, s in rows]
 

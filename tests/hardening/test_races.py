@@ -21,9 +21,9 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from deployments.executors import Executor, JobState, JobStatus
-from deployments.reconciler import Reconciler
-from releases.choices import DEPLOYING_BATCH_STATUSES, OPEN_BATCH_STATUSES, ReleaseStatus
+from releases.choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 from releases.models import Batch, ReleaseApp
+from releases.reconciler import Reconciler
 from releases.selectors import application_tag_choices
 from tests.api.conftest import ALL_PERMISSIONS, token_client
 from tests.factories import UserFactory
@@ -241,5 +241,6 @@ def test_randomised_races_through_the_api(settings):
     )
     assert raced >= OPERATIONS
     assert not ReleaseApp.objects.filter(
-        batch__status__in=DEPLOYING_BATCH_STATUSES, status=ReleaseStatus.PENDING
+        batch__status__in=[BatchStatus.PRE_DEPLOYING, BatchStatus.PROD_DEPLOYING],
+        status=ReleaseStatus.PENDING,
     ).exists()

@@ -20,8 +20,8 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from deployments.models import Deployment
-from deployments.reconciler import Reconciler, launchable_deployments
 from releases.models import Batch
+from releases.reconciler import Reconciler, launchable_deployments
 from releases.services import (
     cancel_batch,
     create_batch,

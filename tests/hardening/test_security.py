@@ -18,7 +18,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from builds.models import Build, BuildImage
-from config.logging import JsonFormatter, KeyValueFormatter
+from config.logging import formatter as log_formatter
 from deployments.models import Deployment
 from releases.models import Batch, ReleaseApp
 from releases.services import create_batch, start_pre_deploy
@@ -315,7 +315,7 @@ def test_no_secret_reaches_any_log_line(settings, every_log_record, executor):
 
     assert len(every_log_record) > 10
     secrets = [token.key, SECRET, PASSWORD, signed(body), token.key[:-4] + "abcd"]
-    for formatter in (JsonFormatter(), KeyValueFormatter()):
+    for formatter in (log_formatter("json"), log_formatter("text")):
         for record in every_log_record:
             line = formatter.format(record)
             leaked = [s for s in secrets if s in line]

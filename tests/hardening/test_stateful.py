@@ -27,7 +27,7 @@ from builds.choices import BuildStatus
 from deployments.choices import DeploymentStatus
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
-from releases.choices import DEPLOYING_BATCH_STATUSES, OPEN_BATCH_STATUSES, BatchStatus
+from releases.choices import OPEN_BATCH_STATUSES, BatchStatus
 from releases.models import Batch, ReleaseApp
 from releases.selectors import application_tag_choices
 from releases.services import (
@@ -210,7 +210,10 @@ class Workflows(RuleBasedStateMachine):
                 Deployment.objects.filter(
                     status=DeploymentStatus.PENDING,
                     job_name="",
-                    release_app__batch__status__in=DEPLOYING_BATCH_STATUSES,
+                    release_app__batch__status__in=[
+                        BatchStatus.PRE_DEPLOYING,
+                        BatchStatus.PROD_DEPLOYING,
+                    ],
                 ).order_by("pk")
             ),
             index,
@@ -248,7 +251,7 @@ class Workflows(RuleBasedStateMachine):
         for deployment in deployments.filter(
             status=DeploymentStatus.PENDING,
             job_name="",
-            release_app__batch__status__in=DEPLOYING_BATCH_STATUSES,
+            release_app__batch__status__in=[BatchStatus.PRE_DEPLOYING, BatchStatus.PROD_DEPLOYING],
         ).order_by("pk"):
             deployment_mark_running(
                 deployment_id=deployment.pk,

@@ -1,14 +1,16 @@
 """Structured log lines: what a switch and a refused switch write, request ids, no secrets."""
 
+import io
 import json
 import logging
 
 import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
+from django_structlog.middlewares import RequestMiddleware
 
-from config.logging import JsonFormatter, KeyValueFormatter, RequestIdFilter, logging_config
-from config.middleware import RequestIdMiddleware
+import config.middleware  # noqa: F401  (its receivers shape the request line)
+from config.logging import formatter, logging_config
 from releases.services import create_batch, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
@@ -18,10 +20,35 @@ from utilities.errors import DomainError
 SWITCH_LOGGER = "releases.services.switch"
 
 
+def JsonFormatter():
+    return formatter("json")
+
+
+def KeyValueFormatter():
+    return formatter("text")
+
+
 def _record(event: str = "evt", level=logging.INFO, **extra) -> logging.LogRecord:
-    record = logging.getLogger("t").makeRecord("t", level, "f.py", 1, event, (), None, extra=extra)
-    RequestIdFilter().filter(record)
-    return record
+    return logging.getLogger("t").makeRecord("t", level, "f.py", 1, event, (), None, extra=extra)
+
+
+@pytest.fixture
+def json_lines():
+    """The JSON lines a handler writes while the test runs, formatted as they are emitted
+    (a request's id is bound only while it is served)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    # Django's loggers do not propagate to the root: they get the handler too.
+    loggers = [logging.getLogger(), logging.getLogger("django")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @pytest.fixture
@@ -88,45 +115,47 @@ def test_text_lines_quote_values_that_need_it():
 
 
 def test_logging_config_rejects_an_unknown_format():
-    assert logging_config(log_format="json")["formatters"]["structured"]["()"] is JsonFormatter
+    assert logging_config(log_format="json")["formatters"]["structured"]["log_format"] == "json"
     with pytest.raises(ValueError):
         logging_config(log_format="xml")
 
 
-def _serve(request, caplog, inner_event: str = "inside"):
+def _serve(request, inner_event: str = "inside"):
     def view(req):
         logging.getLogger("releases.test").info(inner_event, extra={"k": 1})
         return HttpResponse("ok")
 
-    caplog.set_level(logging.INFO)
-    return RequestIdMiddleware(view)(request)
+    return RequestMiddleware(view)(request)
 
 
-def test_request_id_is_honoured_in_every_line_and_echoed(caplog):
+def test_request_id_is_honoured_in_every_line_and_echoed(json_lines):
     request = RequestFactory().get(
         "/api/v1/x?token=abc", HTTP_X_REQUEST_ID="req-42", HTTP_AUTHORIZATION="Bearer abc"
     )
 
-    response = _serve(request, caplog)
+    response = _serve(request)
 
     assert response["X-Request-ID"] == "req-42"
-    lines = [JsonFormatter().format(r) for r in caplog.records]
+    lines = json_lines()
     assert len(lines) == 2
     for line in lines:
-        assert json.loads(line)["request_id"] == "req-42"
-        assert "abc" not in line  # neither the header nor the query string
-    access = json.loads(lines[1])
-    assert (access["event"], access["path"], access["status"]) == ("http_request", "/api/v1/x", 200)
+        assert line["request_id"] == "req-42"
+        assert "abc" not in json.dumps(line)  # neither the header nor the query string
+    access = lines[1]
+    assert (access["event"], access["path"], access["status"]) == (
+        "request_finished",
+        "/api/v1/x",
+        200,
+    )
 
 
-def test_a_missing_or_unsafe_request_id_is_replaced(caplog):
+def test_a_missing_or_unsafe_request_id_is_replaced(json_lines):
     for given in (None, "bad id\nforged=1", "x" * 500):
         headers = {"HTTP_X_REQUEST_ID": given} if given else {}
-        response = _serve(RequestFactory().get("/p", **headers), caplog)
+        response = _serve(RequestFactory().get("/p", **headers))
         generated = response["X-Request-ID"]
         assert generated != given and len(generated) == 32
-        assert caplog.records[-1].request_id == generated
-        caplog.clear()
+        assert json_lines()[-1]["request_id"] == generated
 
 
 def test_outside_a_request_lines_carry_no_request_id():
@@ -134,9 +163,7 @@ def test_outside_a_request_lines_carry_no_request_id():
 
 
 @pytest.mark.django_db
-def test_djangos_own_error_line_of_a_request_carries_its_id_too(client, caplog):
-    caplog.set_level(logging.INFO)
-
+def test_djangos_own_error_line_of_a_request_carries_its_id_too(client, json_lines):
     response = client.post(
         "/api/v1/releases/1/switch-version",
         {},
@@ -146,10 +173,13 @@ def test_djangos_own_error_line_of_a_request_carries_its_id_too(client, caplog):
     )
 
     assert response.status_code == 401 and response["X-Request-ID"] == "req-7"
-    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records]
-    assert {line["logger"] for line in lines} >= {"django.request", "config.requests"}
+    lines = json_lines()
+    assert {line["logger"] for line in lines} >= {
+        "django.request",
+        "django_structlog.middlewares.request",
+    }
     assert all(line["request_id"] == "req-7" for line in lines)
-    assert "not-a-real-token" not in caplog.text
+    assert "not-a-real-token" not in json.dumps(lines)
 
 
 @pytest.mark.django_db
@@ -174,3 +204,14 @@ def test_a_switch_refused_by_the_api_for_permission_is_logged_and_counted(releas
         "bob",
     )
     assert REGISTRY.get_sample_value(*metric) == before + 1
+
+
+@pytest.mark.django_db
+def test_probes_write_no_line_at_info_and_requests_write_one(client, json_lines):
+    client.get("/healthz")
+    client.get("/api/v1/builds/")
+
+    lines = [line for line in json_lines() if line["logger"].startswith("django_structlog")]
+    assert [(line["event"], line["path"]) for line in lines] == [
+        ("request_finished", "/api/v1/builds/")
+    ]

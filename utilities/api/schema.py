@@ -53,7 +53,7 @@ class AutoSchema(openapi.AutoSchema):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The error body everywhere under /api/ (see config.exceptions)."""
+    """The error body everywhere under /api/ (see utilities.api.exceptions)."""
 
     code = serializers.CharField(help_text="Stable machine-readable code, e.g. batch_not_waiting.")
     detail = serializers.CharField(help_text="Human-readable explanation.")

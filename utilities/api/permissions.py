@@ -7,7 +7,7 @@ class ModelViewPermissions(DjangoModelPermissions):
 
     An action that is a workflow rather than a plain write declares what it needs instead:
     `action_permissions = {"create": ["releases.add_batch"]}` on the view; `[]` when its
-    service checks the permission itself, per application (SPEC §12). A refusal names the
+    service checks the permission itself, per application. A refusal names the
     permission that is missing.
     """
 

@@ -6,6 +6,11 @@ so a request the schema calls malformed would be accepted, and a client could ne
 
 from rest_framework import serializers
 
+from utilities.validators import APP_NAME_PATTERN, IMAGE_TAG_PATTERN, PatternValidator
+
+NOT_A_TAG = "Not a valid OCI image tag."
+NOT_AN_APP_NAME = "Not a valid application name."
+
 
 class StrictIntegerField(serializers.IntegerField):
     """A JSON number without a fraction: not "11", not 11.0, not true."""
@@ -32,3 +37,21 @@ class StrictCharField(serializers.CharField):
             # A lone surrogate ("\ud800" in JSON) cannot be stored.
             raise serializers.ValidationError("Must be valid Unicode text.") from None
         return super().to_internal_value(data)
+
+
+class ImageTagField(StrictCharField):
+    """An image tag in a request body: the OCI tag grammar the database enforces."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 128)
+        kwargs.setdefault("validators", [PatternValidator(IMAGE_TAG_PATTERN, NOT_A_TAG)])
+        super().__init__(**kwargs)
+
+
+class AppNameField(StrictCharField):
+    """An application's name in a request body (a Kubernetes label value)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 63)
+        kwargs.setdefault("validators", [PatternValidator(APP_NAME_PATTERN, NOT_AN_APP_NAME)])
+        super().__init__(**kwargs)

@@ -46,15 +46,19 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from applications.choices import Environment
-from releases.choices import BatchStatus
-from releases.services import apply_deployment_outcome
-
-from . import wakeup
-from .choices import DeploymentStatus
-from .executors import Executor, JobState, JobStatus, PermanentJobError, RunningJob, get_executor
-from .metrics import job_operations, outcome_delay, work_waiting
-from .models import Deployment
-from .services import (
+from deployments import wakeup
+from deployments.choices import DeploymentStatus
+from deployments.executors import (
+    Executor,
+    JobState,
+    JobStatus,
+    PermanentJobError,
+    RunningJob,
+    get_executor,
+)
+from deployments.metrics import job_operations, outcome_delay, work_waiting
+from deployments.models import Deployment
+from deployments.services import (
     deployment_jobs_cleanup,
     deployment_retry_later,
     deployments_mark_orphaned,
@@ -62,6 +66,9 @@ from .services import (
     deployments_record_claim,
     deployments_release,
 )
+
+from .choices import BatchStatus
+from .services import apply_deployment_outcome
 
 logger = logging.getLogger(__name__)
 

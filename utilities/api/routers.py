@@ -2,7 +2,7 @@ from rest_framework.routers import DynamicRoute, SimpleRouter
 
 
 class ApiRouter(SimpleRouter):
-    """Collections and objects end in a slash, actions do not, as SPEC §7 spells them:
+    """Collections and objects end in a slash, actions do not, as the API contract spells them:
     `/batches/`, `/batches/{id}/`, `/batches/{id}/start-pre-deploy`."""
 
     routes = [

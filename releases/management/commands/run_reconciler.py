@@ -7,11 +7,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from prometheus_client import start_http_server
 
-from config.health import metrics_registry
 from deployments.executors import get_executor
-from deployments.reconciler import Reconciler
+from releases.reconciler import Reconciler
+from utilities.metrics import metrics_registry
 
-logger = logging.getLogger("deployments.reconciler")
+logger = logging.getLogger("releases.reconciler")
 
 
 class Command(BaseCommand):
