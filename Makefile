@@ -61,10 +61,10 @@ BENCH_ROLLOUT_BASELINE ?= c5811d9
 bench-rollout: $(STAMP)
 	scripts/ensure-postgres $(BIN)/python -m bench.rollout --baseline $(BENCH_ROLLOUT_BASELINE) $(BENCH_ROLLOUT_ARGS)
 
-# The hardening tests at higher counts (override any of the variables), without the per-test
+# The concurrency and fault tests at higher counts (override any of the variables), without the per-test
 # timeout of `make test`.
 soak: $(STAMP)
 	HARDENING_EXAMPLES=$${HARDENING_EXAMPLES:-300} HARDENING_STEPS=$${HARDENING_STEPS:-50} \
 	CHAOS_SEEDS=$${CHAOS_SEEDS:-10} RACE_OPERATIONS=$${RACE_OPERATIONS:-5000} \
 	RACE_THREADS=$${RACE_THREADS:-16} FAULT_APPS=$${FAULT_APPS:-40} \
-	scripts/ensure-postgres $(BIN)/pytest -o timeout=0 -p no:logging tests/hardening $(SOAK_ARGS)
+	scripts/ensure-postgres $(BIN)/pytest -o timeout=0 -p no:logging tests/concurrency tests/releases/reconciler/test_faults.py $(SOAK_ARGS)

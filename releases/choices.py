@@ -25,3 +25,18 @@ class ReleaseStatus(models.TextChoices):
     PROD_DEPLOYING = "prod_deploying", _("Deploying to prod")
     PROD_DEPLOYED = "prod_deployed", _("Deployed to prod")
     PROD_FAILED = "prod_failed", _("Prod failed")
+
+
+class HistoryAction(models.TextChoices):
+    """What a history entry records (`releases.history`)."""
+
+    BATCH_CREATED = "batch_created", _("Batch created")
+    VERSION_SWITCHED = "version_switched", _("Version switched")
+    STAGE_STARTED = "stage_started", _("Stage started")
+    BATCH_CANCELLED = "batch_cancelled", _("Batch cancelled")
+    STAGE_FINISHED = "stage_finished", _("Stage finished")
+    STAGE_FAILED = "stage_failed", _("Stage failed")
+    BATCH_COMPLETED = "batch_completed", _("Batch completed")
+    HOLD_PLACED = "hold_placed", _("Hold placed")
+    HOLD_LIFTED = "hold_lifted", _("Hold lifted")
+    OTHER = "other", _("Other")

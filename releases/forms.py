@@ -4,9 +4,37 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from builds.models import Build, BuildImage
+from utilities.errors import DomainError
 
+from .history import NOTE_MAX_LENGTH, note_clean
 from .models import ReleaseApp
 from .services.batches import AppChoice
+
+
+class NoteField(forms.CharField):
+    """Why the change is made: optional; `history.note_clean` decides, as for the API."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            label=_("Note (optional)"),
+            required=False,
+            strip=False,  # note_clean refuses control characters before it trims
+            widget=forms.Textarea(attrs={"rows": 2, "maxlength": NOTE_MAX_LENGTH}),
+            help_text=_("Why: recorded in the batch's history."),
+            **kwargs,
+        )
+
+    def clean(self, value):
+        try:
+            return note_clean(super().clean(value))
+        except DomainError as error:
+            raise forms.ValidationError(error.fields["note"]) from None
+
+
+class NoteForm(forms.Form):
+    """A stage start's or a cancel's note."""
+
+    note = NoteField()
 
 
 @dataclass(frozen=True)
@@ -26,6 +54,7 @@ class SwitchVersionForm(forms.Form):
 
     image_tag = forms.CharField(label=_("tag"), max_length=128)
     expected_image_tag = forms.CharField(widget=forms.HiddenInput, max_length=128)
+    note = NoteField()
 
     def __init__(self, *args, release: ReleaseApp, options: list[BuildImage], **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,13 +1,39 @@
-"""Short ways to drive the real workflows from tests."""
+"""Short ways to drive the real workflows from tests, and who may do what."""
 
 import threading
 
 from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from builds.notifications import AppImage, BuildNotification
 from deployments.models import Deployment
 from deployments.services import deployment_mark_running
 from releases.services import apply_deployment_outcome, ingest_build_notification
+
+# What a reader of every page and endpoint holds, and everything the API offers on top.
+READ_PERMISSIONS = [
+    "releases.view_batch",
+    "releases.view_releaseapp",
+    "applications.view_application",
+    "builds.view_build",
+    "deployments.view_deployment",
+]
+ALL_PERMISSIONS = [
+    *READ_PERMISSIONS,
+    "releases.add_batch",
+    "applications.deploy_batch",
+    "applications.switch_version",
+    "builds.notify_build",
+]
+
+
+def token_client(user, keyword: str = "Bearer") -> APIClient:
+    """An API client that sends `user`'s token."""
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"{keyword} {token.key}")
+    return client
 
 
 def notify(number: int, apps: dict[str, str], status: str = "success", repo: str = "org/repo"):
@@ -20,6 +46,19 @@ def notify(number: int, apps: dict[str, str], status: str = "success", repo: str
             repo=repo,
         )
     )
+
+
+def nov_batch(user, *, new_tag: bool = False, repo: str = "org/repo"):
+    """Batch "Nov" waiting for pre: api at v1 and web at w1 (build 1), created by `user`; with
+    `new_tag`, build 2 has since made api v2, a new tag for its release."""
+    from releases.services import create_batch
+    from releases.services.batches import AppChoice
+
+    notify(1, {"api": "v1", "web": "w1"}, repo=repo)
+    batch = create_batch(name="Nov", apps=[AppChoice("api"), AppChoice("web")], user=user).batch
+    if new_tag:
+        notify(2, {"api": "v2"}, repo=repo)
+    return batch
 
 
 def run_deployment(deployment: Deployment, outcome: str = "succeeded", error: str = ""):

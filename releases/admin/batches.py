@@ -24,6 +24,7 @@ from .. import rules
 from ..models import Batch, ReleaseApp
 from . import views
 from .display import (
+    HistoryMixin,
     ReleaseDisplayMixin,
     is_closed,
     release_queryset,
@@ -68,7 +69,7 @@ def batch_url(batch_id: int) -> str:
 
 
 @admin.register(Batch)
-class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, HistoryMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "batch_status",
@@ -182,6 +183,10 @@ class BatchAdmin(LiveAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         if batch is not None:
             extra_context["batch_tools"] = self.tools(request, batch)
+            extra_context["rollout_note"] = any(
+                action["name"] == "start_pre_deploy"
+                for action in self.rollout_actions(request, batch)
+            )
         return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request, obj=None):

@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.db.models import Prefetch
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -16,7 +17,21 @@ from utilities.live import live_display, live_region, region_id
 
 from .. import rules
 from ..choices import OPEN_BATCH_STATUSES
+from ..history import entry_read
 from ..selectors import with_deployment_in_progress
+
+
+class HistoryMixin:
+    """The History page: each entry's message in the reader's language, and its note."""
+
+    object_history_template = "admin/releases/object_history.html"
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        if isinstance(response, TemplateResponse):  # not the redirect for a missing object
+            page = response.context_data["action_list"]
+            response.context_data["entries"] = [entry_read(entry) for entry in page]
+        return response
 
 
 def is_closed(batch) -> bool:

@@ -20,6 +20,7 @@ from ..choices import BatchStatus
 from ..models import ReleaseApp
 from . import views
 from .display import (
+    HistoryMixin,
     ReleaseDisplayMixin,
     is_closed,
     release_queryset,
@@ -56,7 +57,9 @@ class BatchStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ReleaseApp)
-class ReleaseAppAdmin(LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, admin.ModelAdmin):
+class ReleaseAppAdmin(
+    LiveAdminMixin, ReadOnlyMixin, ReleaseDisplayMixin, HistoryMixin, admin.ModelAdmin
+):
     list_display = (
         "application_name",
         "batch_with_status",

@@ -22,7 +22,7 @@ from utilities.errors import REFUSALS, DomainError, refusal
 
 from .. import rules, selectors, services
 from ..choices import BatchStatus
-from ..forms import BatchCreateForm, SwitchVersionForm
+from ..forms import BatchCreateForm, NoteForm, SwitchVersionForm
 from ..models import Batch
 
 # What each permission the admin checks lets a person do, in their words.
@@ -138,7 +138,12 @@ def rollout(model_admin, request, object_id: int, transition: str):
         )
     service = ROLLOUTS[transition][1]
     change_url = reverse("admin:releases_batch_change", args=[batch.pk])
-    if request.method == "GET" and transition in CONFIRMED_ROLLOUTS:
+    form = NoteForm(request.POST if request.method == "POST" else None)
+    confirmed = transition in CONFIRMED_ROLLOUTS
+    if request.method not in ("GET", "POST") or (request.method == "GET" and not confirmed):
+        return HttpResponseNotAllowed(["POST"])
+    if not form.is_valid() and confirmed:
+        # GET asks; a POST with a bad note asks again, its error beside the note.
         context = {
             **model_admin.admin_site.each_context(request),
             "opts": model_admin.opts,
@@ -146,12 +151,14 @@ def rollout(model_admin, request, object_id: int, transition: str):
             "batch": batch,
             "releases": batch.releases.select_related("application").order_by("application__name"),
             "change_url": change_url,
+            "form": form,
         }
         return TemplateResponse(request, CONFIRMED_ROLLOUTS[transition], context)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors["note"]))
+        return HttpResponseRedirect(change_url)
     try:
-        result = service(batch_id=batch.pk, user=request.user)
+        result = service(batch_id=batch.pk, user=request.user, note=form.cleaned_data["note"])
     except REFUSALS as error:
         messages.error(request, refusal(error).message)
     else:
@@ -228,6 +235,7 @@ def switch(model_admin, request, object_id: int):
                 user=request.user,
                 image_tag=form.cleaned_data["image_tag"],
                 expected_image_tag=form.cleaned_data["expected_image_tag"],
+                note=form.cleaned_data["note"],
             )
         except REFUSALS as error:
             messages.error(request, refusal(error).message)

@@ -49,6 +49,7 @@ BATCH_CREATED = OpenApiExample(
         "changed": True,
         "batch": {**BATCH, "status": "pre_waiting", "releases": [RELEASE]},
         "deployments": [],
+        "note": "",
     },
     response_only=True,
     status_codes=["201"],
@@ -59,6 +60,7 @@ BATCH_FOUND = OpenApiExample(
         "changed": False,
         "batch": {**BATCH, "status": "pre_waiting", "releases": [RELEASE]},
         "deployments": [],
+        "note": "",
     },
     response_only=True,
     status_codes=["200"],
@@ -71,6 +73,7 @@ BATCH_CANCELLED = OpenApiExample(
         "deployments": [
             {**DEPLOYMENT, "status": "cancelled", "finished_at": "2026-11-27T10:09:00Z"}
         ],
+        "note": "Superseded by the 2026-12 batch.",
     },
     response_only=True,
     status_codes=["200"],
@@ -87,9 +90,29 @@ UNKNOWN_APP = OpenApiExample(
 )
 BATCH_RESULT = OpenApiExample(
     "Stage started",
-    value={"changed": True, "batch": BATCH, "deployments": [DEPLOYMENT]},
+    value={
+        "changed": True,
+        "batch": BATCH,
+        "deployments": [DEPLOYMENT],
+        "note": "Payments signed off the release notes.",
+    },
     response_only=True,
     status_codes=["200"],
+)
+STAGE_REQUEST = OpenApiExample(
+    "With a note",
+    value={"note": "Payments signed off the release notes."},
+    request_only=True,
+)
+INVALID_NOTE = OpenApiExample(
+    "Note too long",
+    value=_error(
+        "invalid",
+        "The request is not valid.",
+        {"note": ["Ensure this field has no more than 500 characters."]},
+    ),
+    response_only=True,
+    status_codes=["400"],
 )
 INVALID_TRANSITION = OpenApiExample(
     "Not possible now",
@@ -108,7 +131,11 @@ CANCEL_COMPLETED = OpenApiExample(
 
 SWITCH_REQUEST = OpenApiExample(
     "Switch to a tag if still at the expected one",
-    value={"image_tag": "v1.2.4", "expected_image_tag": "v1.2.3"},
+    value={
+        "image_tag": "v1.2.4",
+        "expected_image_tag": "v1.2.3",
+        "note": "Fixes the checkout timeout (INC-481).",
+    },
     request_only=True,
 )
 SWITCHED = OpenApiExample(
@@ -120,6 +147,7 @@ SWITCHED = OpenApiExample(
         "deployment": DEPLOYMENT,
         "superseded_deployment_ids": [12],
         "batch_status": "pre_waiting",
+        "note": "Fixes the checkout timeout (INC-481).",
     },
     response_only=True,
     status_codes=["200"],
@@ -226,3 +254,14 @@ APPLICATION = {
 }
 # One application: the list's fields and what the requester may do to it.
 APPLICATION_DETAIL = {**APPLICATION, "you_may": {"switch_version": True, "deploy_batch": False}}
+
+# One entry; the schema shows it as a page of them.
+HISTORY_ENTRY = {
+    "at": "2026-11-27T10:05:00Z",
+    "user": "alice",
+    "action": "version_switched",
+    "object": {"type": "release", "id": 7, "repr": "api @ v1.2.3"},
+    "message": "Switched api from v1.2.3 to v1.2.4; new pre deployment #13 waits for the "
+    "pre rollout.",
+    "note": "Fixes the checkout timeout (INC-481).",
+}

@@ -3,13 +3,44 @@ from rest_framework import serializers
 
 from deployments.api.serializers import DeploymentSerializer
 from deployments.choices import DeploymentStatus
-from releases.choices import BatchStatus, ReleaseStatus
+from releases.choices import BatchStatus, HistoryAction, ReleaseStatus
+from releases.history import NOTE_MAX_LENGTH, note_clean
 from releases.models import Batch, ReleaseApp
 from utilities.api.fields import AppNameField, ImageTagField, StrictCharField
 from utilities.errors import DomainError
 from utilities.validators import (
     NAME_TEXT_PATTERN,
+    PRINTABLE_TEXT_PATTERN,
     PatternValidator,
+)
+
+
+class NoteField(StrictCharField):
+    """Why the change was made: optional, trimmed, at most 500 characters, no control
+    characters (`releases.history.note_clean` decides, for the admin and the API alike)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=False,
+            allow_null=True,
+            allow_blank=True,
+            max_length=NOTE_MAX_LENGTH,
+            # Published in the schema; note_clean checks the text as sent, before trimming.
+            validators=[PatternValidator(PRINTABLE_TEXT_PATTERN, "No control characters.")],
+            help_text="Why: stored with the change's history entry and written in the log. "
+            "Trimmed; at most 500 characters.",
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        try:
+            return note_clean(super().to_internal_value(data))
+        except DomainError as error:
+            raise serializers.ValidationError(error.fields["note"]) from None
+
+
+RESULT_NOTE_HELP = (
+    "The note recorded with this change; empty when nothing changed or none was given."
 )
 
 
@@ -112,6 +143,11 @@ class BatchResultSerializer(serializers.Serializer):
     deployments = DeploymentSerializer(
         many=True, help_text="Deployments this request queued or cancelled."
     )
+    note = serializers.CharField(help_text=RESULT_NOTE_HELP)
+
+
+class StageRequestSerializer(serializers.Serializer):
+    note = NoteField()
 
 
 class SwitchVersionSerializer(serializers.Serializer):
@@ -125,6 +161,7 @@ class SwitchVersionSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Switch only if the release is still at this tag (else 409 stale_version).",
     )
+    note = NoteField()
 
 
 class SwitchResultSerializer(serializers.Serializer):
@@ -136,6 +173,28 @@ class SwitchResultSerializer(serializers.Serializer):
     )
     superseded_deployment_ids = serializers.ListField(child=serializers.IntegerField())
     batch_status = serializers.ChoiceField(choices=BatchStatus.choices)
+    note = serializers.CharField(help_text=RESULT_NOTE_HELP)
+
+
+class HistoryObjectSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["batch", "release"], source="object_type")
+    id = serializers.IntegerField(source="object_id")
+    repr = serializers.CharField(source="object_repr", help_text="As it read when recorded.")
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """Serialises a `releases.history.HistoryEntry`."""
+
+    at = serializers.DateTimeField()
+    user = serializers.CharField(
+        allow_null=True,
+        help_text="Who did it; `release-train` for what Release Train did itself (a stage's "
+        "outcome); null once that user was deleted.",
+    )
+    action = serializers.ChoiceField(choices=HistoryAction.choices)
+    object = HistoryObjectSerializer(source="*")
+    message = serializers.CharField(help_text="What happened, in the reader's language.")
+    note = serializers.CharField(help_text="Why, as its author wrote it; empty if none.")
 
 
 class SwitchBlockerSerializer(serializers.Serializer):

@@ -1,7 +1,8 @@
 import dataclasses
 
 from django.db.models import Count, Prefetch, Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -11,6 +12,7 @@ from applications.permissions import you_may
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import ApplicationFilterSet, BatchFilterSet, ReleaseFilterSet
+from releases.history import batch_history, entry_read
 from releases.models import Batch, ReleaseApp
 from releases.overview import (
     application_overview_get,
@@ -19,7 +21,6 @@ from releases.overview import (
 )
 from releases.selectors import release_status
 from releases.services.batches import AppChoice
-from utilities.api.parsers import body_checked
 from utilities.api.schema import error_responses, read_views_schema
 
 from . import examples
@@ -30,8 +31,10 @@ from .serializers import (
     BatchDetailSerializer,
     BatchResultSerializer,
     BatchSerializer,
+    HistoryEntrySerializer,
     ReleaseSerializer,
     ReleaseStatusSerializer,
+    StageRequestSerializer,
     SwitchResultSerializer,
     SwitchVersionSerializer,
 )
@@ -51,13 +54,14 @@ def _stage_schema(summary: str, description: str, conflict, result=examples.BATC
         description=description
         + " Needs `applications.deploy_batch` globally or for every application of the batch "
         "(403 `permission_denied` naming the permission and the applications). Repeating it "
-        "answers 200 with `changed: false`.",
-        request=None,
+        "answers 200 with `changed: false`. An optional `note` says why; it is recorded in the "
+        "batch's history.",
+        request=StageRequestSerializer,
         responses={
             200: BatchResultSerializer,
             **error_responses(400, 401, 403, 404, 409, 413, 415, 503),
         },
-        examples=[result, conflict],
+        examples=[examples.STAGE_REQUEST, result, examples.INVALID_NOTE, conflict],
     )
 
 
@@ -130,8 +134,10 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"], url_path="start-pre-deploy")
     def start_pre_deploy(self, request, pk):
-        body_checked(request)
-        return self._result(services.start_pre_deploy(batch_id=int(pk), user=request.user))
+        note = _validated(StageRequestSerializer, request).get("note")
+        return self._result(
+            services.start_pre_deploy(batch_id=int(pk), user=request.user, note=note)
+        )
 
     @_stage_schema(
         "Start the prod stage",
@@ -140,8 +146,10 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"], url_path="start-prod-deploy")
     def start_prod_deploy(self, request, pk):
-        body_checked(request)
-        return self._result(services.start_prod_deploy(batch_id=int(pk), user=request.user))
+        note = _validated(StageRequestSerializer, request).get("note")
+        return self._result(
+            services.start_prod_deploy(batch_id=int(pk), user=request.user, note=note)
+        )
 
     @_stage_schema(
         "Cancel the batch",
@@ -151,8 +159,32 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk):
-        body_checked(request)
-        return self._result(services.cancel_batch(batch_id=int(pk), user=request.user))
+        note = _validated(StageRequestSerializer, request).get("note")
+        return self._result(services.cancel_batch(batch_id=int(pk), user=request.user, note=note))
+
+    @extend_schema(
+        summary="The batch's history",
+        description="Its audit trail, newest first, paginated (`?page=`): the batch's creation, "
+        "switches of its releases, stage starts, cancels, holds placed and lifted, and how "
+        "each stage ended (recorded as the system user `release-train`), each with the note "
+        "its author gave. `message` is in the reader's language (`Accept-Language`). Needs "
+        "`releases.view_batch`.",
+        responses={
+            200: HistoryEntrySerializer(many=True),
+            **error_responses(401, 403, 404),
+        },
+        examples=[
+            OpenApiExample(
+                "History", value=examples.HISTORY_ENTRY, response_only=True, status_codes=["200"]
+            )
+        ],
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def history(self, request, pk):
+        batch = get_object_or_404(Batch.objects.only("pk"), pk=pk)
+        page = self.paginate_queryset(batch_history(batch_id=batch.pk))
+        entries = [entry_read(entry) for entry in page]
+        return self.get_paginated_response(HistoryEntrySerializer(entries, many=True).data)
 
     def _result(self, result, status_code=status.HTTP_200_OK) -> Response:
         # Re-read: the service's rows are locked copies without counts, releases or users.
@@ -161,7 +193,12 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             pk__in=[d.pk for d in result.deployments]
         )
         data = BatchResultSerializer(
-            {"changed": result.changed, "batch": batch, "deployments": deployments},
+            {
+                "changed": result.changed,
+                "batch": batch,
+                "deployments": deployments,
+                "note": result.note,
+            },
             context=self.get_serializer_context(),
         ).data
         return Response(data, status=status_code)
@@ -219,6 +256,7 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
             user=request.user,
             image_tag=data.get("image_tag"),
             expected_image_tag=data.get("expected_image_tag"),
+            note=data.get("note"),
         )
         # Re-read: has_new_tag is computed by the database.
         result = dataclasses.replace(result, release=self.queryset.get(pk=result.release.pk))

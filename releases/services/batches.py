@@ -18,7 +18,7 @@ from utilities.transactions import retry_on_conflict
 
 from .. import locks, rules
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
-from ..history import history_batch_created, history_stage
+from ..history import history_batch_created, history_stage, note_clean
 from ..models import Batch, ReleaseApp
 from .outcomes import batch_settle
 
@@ -30,6 +30,7 @@ class BatchResult:
     changed: bool
     batch: Batch
     deployments: list[Deployment] = field(default_factory=list)
+    note: str = ""  # recorded with the change; empty when nothing changed
 
 
 @dataclass(frozen=True)
@@ -141,12 +142,12 @@ def _choose_builds(*, apps, applications) -> dict[str, tuple[BuildImage, BuildIm
     return chosen
 
 
-def start_pre_deploy(*, batch_id: int, user) -> BatchResult:
-    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PRE)
+def start_pre_deploy(*, batch_id: int, user, note: str = "") -> BatchResult:
+    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PRE, note=note)
 
 
-def start_prod_deploy(*, batch_id: int, user) -> BatchResult:
-    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PROD)
+def start_prod_deploy(*, batch_id: int, user, note: str = "") -> BatchResult:
+    return _start_stage(batch_id=batch_id, user=user, environment=Environment.PROD, note=note)
 
 
 # Per stage: the batch's waiting and deploying states, its transition, and which releases need
@@ -170,12 +171,14 @@ _STAGES = {
 
 
 @retry_on_conflict
-def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
+def _start_stage(*, batch_id: int, user, environment: str, note: str) -> BatchResult:
     """Queue a deployment for each release that needs this stage; the reconciler runs them.
 
     Nothing talks to Kubernetes here. A pending deployment left by a switch is reused; a
     finished one is superseded by a fresh one. Both run with the application's current config.
+    `note` (why) goes into the history entry and the log line.
     """
+    note = note_clean(note)
     waiting, deploying, batch_transition, needing, release_transition = _STAGES[environment]
     with transaction.atomic(durable=True):
         batch = locks.batch_lock(batch_id=batch_id)
@@ -230,8 +233,8 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
         # With nothing left to deploy the stage is already done.
         if not batch_settle(batch=batch):
             reconcilers_wake()
-        result = BatchResult(changed=True, batch=batch, deployments=deployments)
-        history_stage(user=user, transition=f"start_{environment}_deploy", result=result)
+        result = BatchResult(changed=True, batch=batch, deployments=deployments, note=note)
+        history_stage(user=user, transition=f"start_{environment}_deploy", result=result, note=note)
     logger.info(
         "batch_stage_changed",
         extra={
@@ -239,6 +242,7 @@ def _start_stage(*, batch_id: int, user, environment: str) -> BatchResult:
             "to": batch.status,
             "user": getattr(user, "username", None),
             "deployments": [d.pk for d in deployments],
+            "note": note,
         },
     )
     return result
@@ -251,8 +255,10 @@ def _check_deploy_permission(*, user, batch: Batch) -> None:
 
 
 @retry_on_conflict
-def cancel_batch(*, batch_id: int, user) -> BatchResult:
-    """Cancel the batch and its unfinished deployments; their Jobs are deleted after commit."""
+def cancel_batch(*, batch_id: int, user, note: str = "") -> BatchResult:
+    """Cancel the batch and its unfinished deployments; their Jobs are deleted after commit.
+    `note` (why) goes into the history entry and the log line."""
+    note = note_clean(note)
     with transaction.atomic(durable=True):
         batch = locks.batch_lock(batch_id=batch_id)
         _check_deploy_permission(user=user, batch=batch)
@@ -272,10 +278,15 @@ def cancel_batch(*, batch_id: int, user) -> BatchResult:
             deployment.cancel(at=batch.updated_at)
             deployment.save(update_fields=["status", "finished_at", "cleanup_pending"])
         deployment_jobs_cleanup_on_commit(deployments=unfinished)
-        result = BatchResult(changed=True, batch=batch, deployments=unfinished)
-        history_stage(user=user, transition="cancel", result=result)
+        result = BatchResult(changed=True, batch=batch, deployments=unfinished, note=note)
+        history_stage(user=user, transition="cancel", result=result, note=note)
     logger.info(
         "batch_stage_changed",
-        extra={"batch_id": batch.pk, "to": batch.status, "user": getattr(user, "username", None)},
+        extra={
+            "batch_id": batch.pk,
+            "to": batch.status,
+            "user": getattr(user, "username", None),
+            "note": note,
+        },
     )
     return result

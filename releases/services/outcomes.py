@@ -13,6 +13,7 @@ from utilities.transactions import retry_on_conflict
 
 from .. import locks
 from ..choices import BatchStatus, ReleaseStatus
+from ..history import history_stage_outcome
 from ..models import Batch
 
 logger = logging.getLogger(__name__)
@@ -92,18 +93,21 @@ def apply_deployment_outcome(*, deployment_id: int, outcome: str, error: str = "
 def batch_settle(*, batch: Batch) -> bool:
     """End a deploying batch's stage once none of its releases is still deploying.
 
-    Caller holds the batch lock. Returns whether the batch changed status.
+    Caller holds the batch lock. Returns whether the batch changed status. The outcome goes
+    into the batch's history as the system user `release-train`.
     """
     # A stage fails if any release failed it; releases already past it (prod_* during a
     # reopened pre stage) passed it earlier.
     stages = {
         BatchStatus.PRE_DEPLOYING: (
+            Environment.PRE,
             ReleaseStatus.PRE_DEPLOYING,
             ReleaseStatus.PRE_FAILED,
             batch.finish_pre_deploy,
             batch.fail_pre_deploy,
         ),
         BatchStatus.PROD_DEPLOYING: (
+            Environment.PROD,
             ReleaseStatus.PROD_DEPLOYING,
             ReleaseStatus.PROD_FAILED,
             batch.finish_prod_deploy,
@@ -112,13 +116,21 @@ def batch_settle(*, batch: Batch) -> bool:
     }
     if batch.status not in stages:
         return False
-    deploying, failed, finish, fail = stages[batch.status]
+    stage, deploying, failed, finish, fail = stages[batch.status]
     counts = dict(batch.releases.values_list("status").annotate(n=Count("pk")).order_by())
     if counts.get(deploying):
         return False
     previous = batch.status
-    (fail if counts.get(failed) else finish)()
+    failed_apps = []
+    if counts.get(failed):
+        failed_apps = list(
+            batch.releases.filter(status=failed)
+            .order_by("application__name")
+            .values_list("application__name", flat=True)
+        )
+    (fail if failed_apps else finish)()
     batch.save(update_fields=["status", "updated_at"])
+    history_stage_outcome(batch=batch, stage=stage, failed_apps=failed_apps)
     logger.info(
         "batch_stage_changed", extra={"batch_id": batch.pk, "from": previous, "to": batch.status}
     )

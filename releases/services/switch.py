@@ -14,7 +14,7 @@ from utilities.transactions import retry_on_conflict
 
 from .. import locks, rules
 from ..choices import BatchStatus
-from ..history import history_switch
+from ..history import history_switch, note_clean
 from ..metrics import switch_rejections, version_switches
 from ..models import Batch, ReleaseApp
 
@@ -29,6 +29,7 @@ class SwitchResult:
     batch_status: str
     deployment: Deployment | None = None
     superseded_deployment_ids: list[int] = field(default_factory=list)
+    note: str = ""  # recorded with the change; empty when nothing changed
 
 
 def switch_version(
@@ -37,6 +38,7 @@ def switch_version(
     user,
     image_tag: str | None = None,
     expected_image_tag: str | None = None,
+    note: str = "",
 ) -> SwitchResult:
     """Switch a release to another tag (by default its latest), if and only if it is safe.
 
@@ -44,7 +46,7 @@ def switch_version(
     open, batch waiting, nothing deploying) and the first failure answers; a switch whose
     effect already holds answers `changed=False`. Locks batch -> release -> deployments, so a
     switch and a stage start on one batch never interleave. The superseded Jobs are deleted
-    after commit.
+    after commit. `note` (why) goes into the history entry and the log line.
     """
     try:
         result = _switch(
@@ -52,6 +54,7 @@ def switch_version(
             user=user,
             image_tag=image_tag,
             expected_image_tag=expected_image_tag,
+            note=note,
         )
     except DomainError as error:
         switch_rejected(release_id=release_id, user=user, image_tag=image_tag, code=error.code)
@@ -66,6 +69,7 @@ def switch_version(
             "to": result.release.image_tag,
             "user": getattr(user, "username", None),
             "batch_status": result.batch_status,
+            "note": result.note,
         },
     )
     return result
@@ -87,7 +91,9 @@ def switch_rejected(*, release_id, user, image_tag: str | None, code: str) -> No
 
 
 @retry_on_conflict
-def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
+def _switch(*, release_id, user, image_tag, expected_image_tag, note) -> SwitchResult:
+    note = note_clean(note)
+
     with transaction.atomic(durable=True):
         batch = locks.release_batch_lock(release_id=release_id)
         release = locks.release_lock(release_id=release_id)
@@ -133,12 +139,25 @@ def _switch(*, release_id, user, image_tag, expected_image_tag) -> SwitchResult:
             raise blocker.error()
 
         return _switch_effects(
-            batch=batch, release=release, build=build, target=target, current=current, user=user
+            batch=batch,
+            release=release,
+            build=build,
+            target=target,
+            current=current,
+            user=user,
+            note=note,
         )
 
 
 def _switch_effects(
-    *, batch: Batch, release: ReleaseApp, build: Build, target: str, current: list[Deployment], user
+    *,
+    batch: Batch,
+    release: ReleaseApp,
+    build: Build,
+    target: str,
+    current: list[Deployment],
+    user,
+    note: str,
 ) -> SwitchResult:
     previous_tag = release.image_tag
     release.switch_version(image_tag=target, build=build, user=user, at=timezone.now())
@@ -170,8 +189,9 @@ def _switch_effects(
         batch_status=batch.status,
         deployment=deployment,
         superseded_deployment_ids=[d.pk for d in current],
+        note=note,
     )
-    history_switch(user=user, result=result)
+    history_switch(user=user, result=result, note=note)
     return result
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from releases.services import create_batch
 from releases.services.batches import AppChoice
-from tests.admin.pages import compile_translations_if_stale, staff
 from tests.browser.helpers import built
+from tests.pages import staff
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -72,11 +72,6 @@ def screenshot():
             page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
     return save
-
-
-@pytest.fixture(scope="session", autouse=True)
-def compiled_translations():
-    compile_translations_if_stale()
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import pytest
 from playwright.sync_api import expect
 
 from releases.services import start_pre_deploy
-from tests.admin.pages import staff
 from tests.browser.helpers import engineer, log_in, release_row
+from tests.pages import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -6,9 +6,9 @@ from playwright.sync_api import expect
 from releases.choices import BatchStatus
 from releases.models import Batch
 from releases.services import cancel_batch, start_pre_deploy
-from tests.admin.pages import staff
 from tests.browser.helpers import built, engineer, log_in, release_row
 from tests.helpers import run_stage
+from tests.pages import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -14,9 +14,9 @@ from releases.services import (
     start_prod_deploy,
 )
 from releases.services.batches import AppChoice
-from tests.admin.pages import staff
 from tests.browser.helpers import engineer, log_in
 from tests.helpers import run_stage
+from tests.pages import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

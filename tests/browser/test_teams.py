@@ -6,8 +6,8 @@ from guardian.shortcuts import assign_perm
 from playwright.sync_api import expect
 
 from applications.models import Application
-from tests.admin.pages import staff
 from tests.browser.helpers import log_in, release_row
+from tests.pages import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -25,7 +25,7 @@ from releases.services import (
     switch_version,
 )
 from releases.services.batches import AppChoice
-from tests.helpers import notify, old_deployments, run_stage
+from tests.helpers import notify, nov_batch, old_deployments, run_stage
 from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
@@ -135,8 +135,7 @@ def test_a_superseded_deployment_still_runs_until_another_succeeds(user, executo
 
 
 def test_a_cancel_counts_as_an_attempt_only_once_its_job_started(user, executor):
-    notify(1, {"api": "v1", "web": "w1"})
-    batch = create_batch(name="Nov", apps=[AppChoice("api"), AppChoice("web")], user=user).batch
+    batch = nov_batch(user)
     queued = start_pre_deploy(batch_id=batch.pk, user=user).deployments
     api = next(d for d in queued if d.release_app.application.name == "api")
     deployment_mark_running(deployment_id=api.pk, job_name="rt-1", job_namespace="pre")

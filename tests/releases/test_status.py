@@ -134,7 +134,7 @@ def test_tag_choices_are_the_newest_successful_builds_and_bounded():
 def test_blockers_are_translated_status_names_included(release, user):
     from django.utils import translation
 
-    from tests.admin.pages import compile_translations_if_stale
+    from tests.pages import compile_translations_if_stale
 
     compile_translations_if_stale()
     Batch.objects.filter(pk=release.batch_id).update(status="completed")

@@ -13,8 +13,3 @@ class JSONParser(parsers.JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - the body is nested too deeply.") from None
-
-
-def body_checked(request) -> None:
-    """Parse the body of an action that takes none, so a malformed one is still refused alike."""
-    request.data  # noqa: B018 - parsing is the point
