@@ -25,10 +25,15 @@ class Application(models.Model):
         verbose_name = _("application")
         verbose_name_plural = _("applications")
         # Its deploy config decides what runs in the cluster: more than change_application.
+        # The working permissions live here, on the object they are granted for, so a team can
+        # hold one for its own applications only (django-guardian object permissions).
         permissions = [
             ("change_deploy_config", _("Can change an application's deploy config")),
+            ("switch_version", _("Can switch a release to another image tag")),
+            ("deploy_batch", _("Can start and cancel batch rollouts")),
             ("add_hold", _("Can place a hold that stops rollouts")),
             ("lift_hold", _("Can lift a hold")),
+            ("grant_access", _("Can grant the working permissions on applications")),
         ]
         constraints = [
             models.CheckConstraint(

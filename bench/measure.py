@@ -43,8 +43,8 @@ PERMISSIONS = [
     "deployments.view_deployment",
     "builds.view_build",
     "releases.add_batch",
-    "releases.deploy_batch",
-    "releases.switch_version",
+    "applications.deploy_batch",
+    "applications.switch_version",
     "builds.notify_build",
     "applications.view_application",
 ]

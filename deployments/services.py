@@ -15,6 +15,7 @@ from utilities.budget import TimeBudget, request_budget
 
 from .choices import DeploymentStatus
 from .executors import Executor, get_executor
+from .locks import claimed_deployments_lock, deployments_lock
 from .metrics import job_operations
 from .models import CLAIM_FIELDS, Deployment
 from .wakeup import reconcilers_wake
@@ -136,24 +137,6 @@ def deployment_jobs_cleanup(
     return done
 
 
-def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace: str) -> str:
-    """Record that one deployment's Job exists; returns the deployment's status after it.
-
-    `cancelled` means it was cancelled while its Job was being created: the Job is to be
-    deleted. `running` may also mean a reconciler recorded it first. The reconciler records
-    its launches in bulk (`deployments_mark_running`); this is the one-row form.
-    """
-    with transaction.atomic(durable=True):
-        deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
-        if deployment.status == DeploymentStatus.PENDING:
-            deployment.job_name = job_name
-            deployment.job_namespace = job_namespace
-            deployment.start(at=timezone.now())
-            deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
-            live_touch(deployment_ids=[deployment.pk])
-    return deployment.status
-
-
 @dataclass(frozen=True)
 class LaunchesRecorded:
     # Cancelled while their Job was being created: those Jobs are to be deleted, and the rows
@@ -176,11 +159,7 @@ def deployments_mark_running(*, deployments: list[Deployment], token: UUID) -> L
     ids = [d.pk for d in deployments]
     with transaction.atomic(durable=True):
         # Deployment rows only, in pk order, like every workflow's last level of locks.
-        rows = list(
-            Deployment.objects.select_for_update()
-            .filter(pk__in=ids, claim_token=token)
-            .order_by("pk")
-        )
+        rows = claimed_deployments_lock(ids=ids, token=token)
         # Each row written by one UPDATE (see deployments_record_claim for why), grouped by
         # what changes: started and freed, or freed only (running already, or finished).
         groups: dict[bool, list[int]] = {}
@@ -294,7 +273,7 @@ def deployments_mark_orphaned(*, jobs: list[tuple[str, str]]) -> list[int]:
     return ids
 
 
-def deployments_release(*, deployment_ids: list[int], token: UUID) -> None:
+def deployments_claim_end(*, deployment_ids: list[int], token: UUID) -> None:
     """End the claim `token` on these rows after work that succeeded; their failure count
     starts again."""
     if deployment_ids:
@@ -318,7 +297,7 @@ def _update_in_pk_order(rows, **values) -> int:
     bare multi-row UPDATE locks rows in whatever order it scans them, and could deadlock with a
     cancel or a stage start locking the same rows."""
     with transaction.atomic(durable=True):
-        ids = list(rows.select_for_update().order_by("pk").values_list("pk", flat=True))
+        ids = [d.pk for d in deployments_lock(rows=rows.only("pk"))]
         return Deployment.objects.filter(pk__in=ids).update(**values)
 
 

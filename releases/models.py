@@ -35,7 +35,6 @@ class Batch(ConcurrentTransitionMixin, models.Model):
         ordering = ["-created_at", "-pk"]
         verbose_name = _("batch")
         verbose_name_plural = _("batches")
-        permissions = [("deploy_batch", _("Can start and cancel batch rollouts"))]
         constraints = [
             # Lets a retried create find the batch it already made (see create_batch).
             models.UniqueConstraint(
@@ -149,7 +148,6 @@ class ReleaseApp(ConcurrentTransitionMixin, models.Model):
         ordering = ["batch_id", "application__name"]
         verbose_name = _("release")
         verbose_name_plural = _("releases")
-        permissions = [("switch_version", _("Can switch a release to another image tag"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["batch", "application"], name="release_batch_application_unique"

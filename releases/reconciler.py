@@ -61,6 +61,7 @@ from deployments.executors import (
     RunningJob,
     get_executor,
 )
+from deployments.locks import claimable_deployments_lock
 from deployments.metrics import (
     claims_lost,
     claims_taken_over,
@@ -72,12 +73,12 @@ from deployments.models import Deployment
 from deployments.services import (
     deployment_jobs_cleanup,
     deployment_retry_later,
+    deployments_claim_end,
     deployments_claim_renew,
     deployments_claims_held_by,
     deployments_mark_orphaned,
     deployments_mark_running,
     deployments_record_claim,
-    deployments_release,
     deployments_take_over,
 )
 
@@ -315,13 +316,7 @@ class Reconciler:
                 rows = unheld(rows)
             # Only deployment rows are locked, and SKIP LOCKED never waits: no lock order
             # to respect against the workflows' batch -> release -> deployment.
-            deployments = list(
-                rows.unclaimed()
-                .due()
-                .select_for_update(skip_locked=True, of=("self",))
-                .select_related("release_app__application")
-                .order_by("pk")[:limit]
-            )
+            deployments = claimable_deployments_lock(rows=rows.unclaimed().due(), limit=limit)
             if not deployments:
                 return []
             token = uuid.uuid4()
@@ -473,7 +468,7 @@ class Reconciler:
                 if i and not self._between_claims():
                     # Not applied: they are the next tick's, this one's or another's.
                     rest = [d.pk for d in claimed[i:]]
-                    deployments_release(deployment_ids=rest, token=deployment.claim_token)
+                    deployments_claim_end(deployment_ids=rest, token=deployment.claim_token)
                     return
                 self._apply_outcome(deployment, ended[deployment.pk], result)
                 self._renew(deployment.claim_token)
@@ -534,7 +529,7 @@ class Reconciler:
                     deployment_ids=[deployment.pk], token=token, executor=self.executor
                 )
             )
-        deployments_release(deployment_ids=list(done), token=token)
+        deployments_claim_end(deployment_ids=list(done), token=token)
         result.cleaned += len(done)
         for deployment in claimed:
             if deployment.pk not in done:

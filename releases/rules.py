@@ -9,12 +9,17 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext
 
+from applications.permissions import (
+    DEPLOY_BATCH,
+    SWITCH_VERSION,
+    may,
+    missing_for,
+    permission_needed,
+)
 from utilities.errors import ERRORS, DomainError
 
 from .choices import OPEN_BATCH_STATUSES, WAITING_BATCH_STATUSES, BatchStatus
 
-SWITCH_PERMISSION = "releases.switch_version"
-DEPLOY_PERMISSION = "releases.deploy_batch"
 ADD_BATCH_PERMISSION = "releases.add_batch"
 
 
@@ -38,10 +43,24 @@ def batch_status_name(status: str) -> str:
     return label[:1].lower() + label[1:]
 
 
-def permission_blocker(user) -> Blocker | None:
-    """The switch's permission rule."""
-    if user is None or not user.has_perm(SWITCH_PERMISSION):
-        return Blocker("permission_denied", gettext("You need the switch_version permission."))
+def permission_blocker(user, application) -> Blocker | None:
+    """The switch's permission rule: switch_version, globally or for the release's application."""
+    if not may(user, SWITCH_VERSION, application):
+        return Blocker("permission_denied", permission_needed(SWITCH_VERSION, [application]))
+    return None
+
+
+def deploy_blocker(user, applications) -> Blocker | None:
+    """A stage start or a cancel: deploy_batch globally, or for every application of the batch.
+
+    `applications` may be a lazy queryset: a global holder never reads it."""
+    if may(user, DEPLOY_BATCH):
+        return None
+    applications = list(applications)
+    missing = missing_for(user, DEPLOY_BATCH, applications)
+    # An empty batch is no team's: only the global grant may act on it.
+    if missing or not applications:
+        return Blocker("permission_denied", permission_needed(DEPLOY_BATCH, missing))
     return None
 
 
@@ -114,16 +133,21 @@ def deployment_blocker(deployment_in_progress: bool) -> Blocker | None:
 
 
 def switch_blockers(
-    *, user, batch_status: str, deployment_in_progress: bool, holds: list | tuple = ()
+    *,
+    user,
+    application,
+    batch_status: str,
+    deployment_in_progress: bool,
+    holds: list | tuple = (),
 ) -> list[Blocker]:
     """Why a switch to the latest tag would be refused now, in the switch's own check order.
 
     A closed batch is the only thing worth saying about it: nothing else can unblock it.
     """
     if closed := batch_closed_blocker(batch_status):
-        return [b for b in (permission_blocker(user), closed) if b is not None]
+        return [b for b in (permission_blocker(user, application), closed) if b is not None]
     found = [
-        permission_blocker(user),
+        permission_blocker(user, application),
         batch_waiting_blocker(batch_status),
         hold_blocker(holds),
         deployment_blocker(deployment_in_progress),

@@ -106,6 +106,7 @@ def release_status(*, release_id: int, user) -> ReleaseStatusView:
         release=release,
         switch_blockers=rules.switch_blockers(
             user=user,
+            application=release.application,
             batch_status=release.batch.status,
             deployment_in_progress=release.deployment_in_progress,
             holds=holds_naming(covering, release=release),

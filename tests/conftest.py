@@ -36,7 +36,7 @@ def executor(settings) -> RecordingExecutor:
 def user():
     """alice, a release engineer: she may switch versions and roll batches out."""
     return UserFactory(
-        username="alice", permissions=["releases.switch_version", "releases.deploy_batch"]
+        username="alice", permissions=["applications.switch_version", "applications.deploy_batch"]
     )
 
 
@@ -70,7 +70,7 @@ def compiled_translations():
 
 @pytest.fixture
 def client_with():
-    """`client_with("releases.switch_version", ...)`: a client of a user holding exactly these."""
+    """`client_with("applications.switch_version", ...)`: a client of a user holding exactly these."""
 
     def make(*permissions: str) -> APIClient:
         return token_client(UserFactory(permissions=list(permissions)))
@@ -100,17 +100,17 @@ def viewer():
 
 @pytest.fixture
 def switcher():
-    return staff("switcher", "releases.switch_version")
+    return staff("switcher", "applications.switch_version")
 
 
 @pytest.fixture
 def deployer():
-    return staff("deployer", "releases.deploy_batch")
+    return staff("deployer", "applications.deploy_batch")
 
 
 @pytest.fixture
 def engineer():
-    return staff("engineer", "releases.switch_version", "releases.deploy_batch")
+    return staff("engineer", "applications.switch_version", "applications.deploy_batch")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def permissions(self, create, extracted, **kwargs):
-        """`UserFactory(permissions=["releases.switch_version"])`."""
+        """`UserFactory(permissions=["applications.switch_version"])`."""
         for perm in extracted or []:
             app_label, codename = perm.split(".")
             self.user_permissions.add(

@@ -3,13 +3,15 @@
 import threading
 
 from django.db import connection, transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from builds.notifications import AppImage, BuildNotification
 from builds.services import build_record
+from deployments.choices import DeploymentStatus
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
+from live.revisions import live_touch
 from releases.services import apply_deployment_outcome, ingest_build_notification
 
 # What a reader of every page and endpoint holds, and everything the API offers on top.
@@ -23,8 +25,8 @@ READ_PERMISSIONS = [
 ALL_PERMISSIONS = [
     *READ_PERMISSIONS,
     "releases.add_batch",
-    "releases.deploy_batch",
-    "releases.switch_version",
+    "applications.deploy_batch",
+    "applications.switch_version",
     "builds.notify_build",
 ]
 
@@ -140,3 +142,22 @@ def old_deployments(release, count: int, *, environments=("prod",), statuses=("s
         )
         for i in range(count)
     )
+
+
+def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace: str) -> str:
+    """Record that one deployment's Job exists; returns the deployment's status after it.
+
+    `cancelled` means it was cancelled while its Job was being created: the Job is to be
+    deleted. `running` may also mean a reconciler recorded it first. The reconciler records
+    its launches in bulk (`deployments_mark_running`); tests set one deployment running with
+    this, where no reconciler claimed it.
+    """
+    with transaction.atomic(durable=True):
+        deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+        if deployment.status == DeploymentStatus.PENDING:
+            deployment.job_name = job_name
+            deployment.job_namespace = job_namespace
+            deployment.start(at=timezone.now())
+            deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
+            live_touch(deployment_ids=[deployment.pk])
+    return deployment.status

@@ -10,6 +10,7 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
@@ -84,7 +85,12 @@ class CanNotifyBuild(BasePermission):
         if request.auth is SIGNED:
             return True
         user = request.user
-        return bool(user and user.is_authenticated and user.has_perm(NOTIFY_PERMISSION))
+        if user and user.is_authenticated and user.has_perm(NOTIFY_PERMISSION):
+            return True
+        self.message = gettext("You need the %(permission)s permission.") % {
+            "permission": NOTIFY_PERMISSION
+        }
+        return False
 
 
 class WebhookSignatureScheme(OpenApiAuthenticationExtension):

@@ -4,8 +4,10 @@ read through `releases.overview`, a constant number of queries per page whatever
 
 import json
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -13,10 +15,17 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from guardian.admin import GuardedModelAdminMixin
+from guardian.forms import GroupObjectPermissionsForm, UserObjectPermissionsForm
 
 from applications.choices import Environment
 from applications.deploy_config import DEPLOY_CONFIG_PERMISSION, deploy_config_env_hidden
 from applications.models import Application
+from applications.permissions import (
+    GRANT_ACCESS_PERMISSION,
+    WORKING_PERMISSIONS,
+    application_holders,
+)
 from live.revisions import application_revision
 from utilities.admin import LiveAdminMixin, status_badge, tag
 from utilities.live import live_display, region_id
@@ -188,13 +197,39 @@ def with_overviews(applications: list[Application]) -> list[Application]:
     return applications
 
 
+class WorkingPermissionsMixin:
+    """The grants page offers the working permissions only (add/change/view stay global), as
+    checkboxes named by codename, the name `grant_access` and the refusals use."""
+
+    def get_obj_perms_field_choices(self):
+        return [
+            (codename, format_html("<code>{}</code> — {}", codename, name))
+            for codename, name in super().get_obj_perms_field_choices()
+            if codename in WORKING_PERMISSIONS
+        ]
+
+    def get_obj_perms_field_widget(self):
+        return forms.CheckboxSelectMultiple
+
+
+class UserGrantsForm(WorkingPermissionsMixin, UserObjectPermissionsForm):
+    pass
+
+
+class GroupGrantsForm(WorkingPermissionsMixin, GroupObjectPermissionsForm):
+    pass
+
+
 @admin.register(Application)
-class ApplicationAdmin(HeldPageMixin, LiveAdminMixin, admin.ModelAdmin):
-    """What runs where (the list), and one application (its page).
+class ApplicationAdmin(HeldPageMixin, LiveAdminMixin, GuardedModelAdminMixin, admin.ModelAdmin):
+    """What runs where (the list), and one application (its page, with who holds what on it).
 
     An application's deploy config decides what runs in the cluster: only holders of
     `applications.change_deploy_config` edit it or read its env values. Its name is what Drone's
-    notifications match, so it is fixed once a build has named it."""
+    notifications match, so it is fixed once a build has named it.
+
+    Its grants page (guardian's object-permissions pages, `<id>/permissions/`) grants the working
+    permissions for this application to users and groups, for holders of `grant_access`."""
 
     list_display = ("name", "pre_now", "prod_now", "latest_build", "open_batches")
     list_display_links = ("name",)
@@ -209,9 +244,40 @@ class ApplicationAdmin(HeldPageMixin, LiveAdminMixin, admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        # Guardian's grants views ask has_change_permission(request, None); there the question
+        # is grant_access, answered by `_grants_view` before it lets them run.
+        if getattr(request, "rt_grants_view", False):
+            return True
         return super().has_change_permission(request, obj) or request.user.has_perm(
             DEPLOY_CONFIG_PERMISSION
         )
+
+    def _grants_view(self, view, request, *args):
+        if not request.user.has_perm(GRANT_ACCESS_PERMISSION):
+            raise PermissionDenied
+        request.rt_grants_view = True
+        return view(request, *args)
+
+    def obj_perms_manage_view(self, request, object_pk):
+        return self._grants_view(super().obj_perms_manage_view, request, object_pk)
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        return self._grants_view(super().obj_perms_manage_user_view, request, object_pk, user_id)
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        return self._grants_view(super().obj_perms_manage_group_view, request, object_pk, group_id)
+
+    def get_obj_perms_base_context(self, request, obj):
+        context = super().get_obj_perms_base_context(request, obj)
+        context["model_perms"] = context["model_perms"].filter(codename__in=WORKING_PERMISSIONS)
+        context["title"] = gettext("Grants for %(application)s") % {"application": obj.name}
+        return context
+
+    def get_obj_perms_manage_user_form(self, request):
+        return UserGrantsForm
+
+    def get_obj_perms_manage_group_form(self, request):
+        return GroupGrantsForm
 
     def get_fields(self, request, obj=None):
         config = "deploy_config" if self._may_edit_config(request) else "deploy_config_shown"
@@ -324,4 +390,9 @@ class ApplicationAdmin(HeldPageMixin, LiveAdminMixin, admin.ModelAdmin):
             "hold_banner": self.banner(request, obj),
             "application_overview": self.overview_region(obj),
             "application_deployments": self.deployments_region(obj),
+            "application_holders": [
+                (codename, holders["users"], holders["groups"])
+                for codename, holders in application_holders(obj).items()
+            ],
+            "may_grant": request.user.has_perm(GRANT_ACCESS_PERMISSION),
         }

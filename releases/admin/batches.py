@@ -10,6 +10,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from applications.choices import Environment
+from applications.models import Application
+from applications.permissions import DEPLOY_BATCH, SWITCH_VERSION, permission_name
 from deployments.choices import DeploymentStatus
 from live.revisions import batch_revision, releases_changed_since
 from utilities.admin import (
@@ -146,7 +148,7 @@ class BatchAdmin(HeldPageMixin, LiveAdminMixin, ReadOnlyMixin, HistoryMixin, adm
     readonly_fields = fields
     inlines = [ReleaseInline]
     live_list_fields = ("batch_status", "new_tag_count")
-    live_permissions = (rules.DEPLOY_PERMISSION, rules.SWITCH_PERMISSION)
+    live_permissions = (permission_name(DEPLOY_BATCH), permission_name(SWITCH_VERSION))
 
     def live_revision(self):
         return batch_revision()
@@ -202,10 +204,16 @@ class BatchAdmin(HeldPageMixin, LiveAdminMixin, ReadOnlyMixin, HistoryMixin, adm
         )
 
     def rollout_actions(self, request, batch) -> list[dict]:
-        """The transitions this user may start from the batch's status (the FSM decides which)."""
-        if batch is None or not request.user.has_perm(rules.DEPLOY_PERMISSION):
+        """The transitions the batch's status allows (the FSM decides which); disabled, with the
+        reason, for someone without deploy_batch for every application of the batch."""
+        if batch is None:
             return []
         available = {t.name for t in batch.get_available_status_transitions()}
+        blocker = None
+        if available & set(views.ROLLOUTS):
+            blocker = rules.deploy_blocker(
+                request.user, Application.objects.filter(releases__batch=batch)
+            )
         return [
             {
                 "name": name,
@@ -214,6 +222,7 @@ class BatchAdmin(HeldPageMixin, LiveAdminMixin, ReadOnlyMixin, HistoryMixin, adm
                 "confirm": name in views.CONFIRMED_ROLLOUTS,
                 # A stage a hold would refuse: the button is disabled and says why.
                 "held": _held_reason(batch, name),
+                "refused": blocker.detail if blocker else "",
             }
             for name, (label, _service) in views.ROLLOUTS.items()
             if name in available
@@ -226,9 +235,12 @@ class BatchAdmin(HeldPageMixin, LiveAdminMixin, ReadOnlyMixin, HistoryMixin, adm
             closed_line = gettext(
                 "This batch is %(status)s: it is closed, nothing in it changes any more."
             ) % {"status": batch.get_status_display().lower()}
+        actions = self.rollout_actions(request, batch)
         context = {
             "region": region_id(batch, "tools"),
-            "rollout_actions": self.rollout_actions(request, batch),
+            "rollout_actions": actions,
+            # One reason for them all: the same permission for the same applications.
+            "rollout_refused": actions[0]["refused"] if actions else "",
             "history_url": reverse("admin:releases_batch_history", args=[batch.pk]),
             "deployments_url": reverse("admin:deployments_deployment_changelist")
             + f"?batch={batch.pk}",

@@ -47,13 +47,14 @@ def switch_reasons(user, release) -> list[tuple[str, str]]:
     """Why this user may not switch this release to its latest tag now: (code, words) pairs."""
     blockers = rules.switch_blockers(
         user=user,
+        application=release.application,
         batch_status=release.batch.status,
         deployment_in_progress=release.deployment_in_progress,
         holds=switch_holds(release),
     )
     if blockers and blockers[0].code == "permission_denied":
-        # The other reasons are moot for someone who may never switch.
-        return [("permission_denied", gettext("You need the switch permission."))]
+        # The other reasons are moot for someone who may never switch this app.
+        return [(blockers[0].code, blockers[0].detail)]
     return [(b.code, b.detail) for b in blockers]
 
 

@@ -9,12 +9,13 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from applications.permissions import SWITCH_VERSION, may_somewhere, permission_name
 from live.revisions import release_revision
 from utilities.admin import LiveAdminMixin, ReadOnlyMixin, admin_link, status_badge
 from utilities.errors import REFUSALS, refusal
 from utilities.live import live_display, region_id
 
-from .. import rules, selectors, services
+from .. import selectors, services
 from ..choices import BatchStatus
 from ..models import ReleaseApp
 from . import views
@@ -93,7 +94,7 @@ class ReleaseAppAdmin(
         "created_at",
     )
     readonly_fields = fields
-    live_permissions = (rules.SWITCH_PERMISSION,)
+    live_permissions = (permission_name(SWITCH_VERSION),)
 
     def live_revision(self):
         return release_revision()
@@ -149,7 +150,8 @@ class ReleaseAppAdmin(
         return mark_safe(render_to_string("admin/releases/releaseapp/deployments.html", context))
 
     def has_switch_version_permission(self, request) -> bool:
-        return request.user.has_perm(rules.SWITCH_PERMISSION)
+        # Offered to whoever may switch some application; each release is then checked for its.
+        return may_somewhere(request.user, SWITCH_VERSION)
 
     @admin.display(description=_("batch"), ordering="batch__created_at")
     def batch_link(self, obj):

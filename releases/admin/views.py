@@ -16,6 +16,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from applications.models import Application
+from applications.permissions import DEPLOY_BATCH, SWITCH_VERSION, permission_name
 from utilities.admin import status_badge
 from utilities.errors import REFUSALS, DomainError, refusal
 from utilities.live import region_id
@@ -28,20 +29,24 @@ from .display import is_closed
 
 # What each permission the admin checks lets a person do, in their words.
 PERMISSION_WORDS = {
-    rules.SWITCH_PERMISSION: _("switch a release to another tag"),
-    rules.DEPLOY_PERMISSION: _("start or cancel a batch's rollouts"),
+    permission_name(SWITCH_VERSION): _("switch a release to another tag"),
+    permission_name(DEPLOY_BATCH): _("start or cancel a batch's rollouts"),
     rules.ADD_BATCH_PERMISSION: _("create a batch"),
 }
 
 
-def forbidden(model_admin, request, *, permission: str, back_url: str) -> TemplateResponse:
-    """An admin page, answered 403, naming the permission that is missing and the way back."""
+def forbidden(
+    model_admin, request, *, permission: str, back_url: str, detail: str = ""
+) -> TemplateResponse:
+    """An admin page, answered 403, naming the permission that is missing and the way back;
+    `detail` says for which applications (a blocker's words)."""
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,
         "title": gettext("You may not do this"),
         "permission": permission,
         "what": PERMISSION_WORDS.get(permission, ""),
+        "detail": detail,
         "back_url": back_url,
     }
     return TemplateResponse(request, "admin/releases/forbidden.html", context, status=403)
@@ -124,12 +129,14 @@ def rollout(model_admin, request, object_id: int, transition: str):
     if transition not in ROLLOUTS:
         raise Http404
     batch = get_object_or_404(Batch, pk=object_id)
-    if not request.user.has_perm(rules.DEPLOY_PERMISSION):
+    applications = Application.objects.filter(releases__batch=batch)
+    if blocker := rules.deploy_blocker(request.user, applications):
         return forbidden(
             model_admin,
             request,
-            permission=rules.DEPLOY_PERMISSION,
+            permission=permission_name(DEPLOY_BATCH),
             back_url=reverse("admin:releases_batch_change", args=[batch.pk]),
+            detail=blocker.detail,
         )
     service = ROLLOUTS[transition][1]
     change_url = reverse("admin:releases_batch_change", args=[batch.pk])
@@ -225,9 +232,13 @@ def switch(model_admin, request, object_id: int):
         raise Http404 from None
     release = view.release
     change_url = reverse("admin:releases_releaseapp_change", args=[release.pk])
-    if not request.user.has_perm(rules.SWITCH_PERMISSION):
+    if refused := [b for b in view.switch_blockers if b.code == "permission_denied"]:
         return forbidden(
-            model_admin, request, permission=rules.SWITCH_PERMISSION, back_url=change_url
+            model_admin,
+            request,
+            permission=permission_name(SWITCH_VERSION),
+            back_url=change_url,
+            detail=refused[0].detail,
         )
     next_url = request.GET.get("next") or request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(

@@ -271,6 +271,8 @@ APPLICATION = {
     },
     "open_releases": [12],
 }
+# One application: the list's fields and what the requester may do to it.
+APPLICATION_DETAIL = {**APPLICATION, "you_may": {"switch_version": True, "deploy_batch": False}}
 
 HOLD_CREATE = OpenApiExample(
     "Freeze prod for the holidays",

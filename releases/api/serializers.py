@@ -1,5 +1,6 @@
 from django.db.models.manager import BaseManager
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from applications.choices import Environment
@@ -488,3 +489,23 @@ class HoldResultSerializer(serializers.Serializer):
         "or ended already)."
     )
     hold = HoldSerializer()
+
+
+class YouMaySerializer(serializers.Serializer):
+    switch_version = serializers.BooleanField(
+        help_text="You may switch this app's releases (the permission globally or for this app)."
+    )
+    deploy_batch = serializers.BooleanField(
+        help_text="You hold deploy_batch globally or for this app; starting or cancelling a "
+        "batch needs it for every application in the batch."
+    )
+
+
+class ApplicationDetailSerializer(ApplicationOverviewSerializer):
+    """One application, with what the requester may do to it."""
+
+    you_may = serializers.SerializerMethodField()
+
+    @extend_schema_field(YouMaySerializer)
+    def get_you_may(self, overview) -> dict:
+        return self.context["you_may"]  # the view's answer for the requester

@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from applications.models import Application
+from applications.permissions import you_may
 from deployments.models import Deployment
 from releases import services
 from releases.filtersets import (
@@ -23,15 +24,14 @@ from releases.overview import (
     application_overviews,
     applications_overview,
 )
-from releases.rules import DEPLOY_PERMISSION, SWITCH_PERMISSION
 from releases.selectors import holds_list, release_status
 from releases.services.batches import AppChoice
 from releases.services.holds import hold_lift, hold_place
-from releases.services.switch import switch_rejected
 from utilities.api.schema import error_responses, read_views_schema
 
 from . import examples
 from .serializers import (
+    ApplicationDetailSerializer,
     ApplicationOverviewSerializer,
     BatchCreateSerializer,
     BatchDetailSerializer,
@@ -62,8 +62,10 @@ def _stage_schema(summary: str, description: str, *conflicts, result=examples.BA
     return extend_schema(
         summary=summary,
         description=description
-        + " Needs `releases.deploy_batch`. Repeating it answers 200 with `changed: false`. "
-        "An optional `note` says why; it is recorded in the batch's history.",
+        + " Needs `applications.deploy_batch` globally or for every application of the batch "
+        "(403 `permission_denied` naming the permission and the applications). Repeating it "
+        "answers 200 with `changed: false`. An optional `note` says why; it is recorded in the "
+        "batch's history.",
         request=StageRequestSerializer,
         responses={
             200: BatchResultSerializer,
@@ -94,11 +96,8 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     serializer_class = BatchSerializer
     filterset_class = BatchFilterSet
     lookup_value_regex = r"\d+"
-    action_permissions = {
-        "start_pre_deploy": [DEPLOY_PERMISSION],
-        "start_prod_deploy": [DEPLOY_PERMISSION],
-        "cancel": [DEPLOY_PERMISSION],
-    }
+    # The services check deploy_batch for every application of the batch.
+    action_permissions = {"start_pre_deploy": [], "start_prod_deploy": [], "cancel": []}
 
     def get_queryset(self):
         if self.action == "list":
@@ -230,24 +229,16 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ReleaseSerializer
     filterset_class = ReleaseFilterSet
     lookup_value_regex = r"\d+"
-    action_permissions = {"switch_version": [SWITCH_PERMISSION]}
-
-    def permission_denied(self, request, message=None, code=None):
-        # Refused before the body is read, so the switch service never saw it: record it alike.
-        if self.action == "switch_version" and request.user.is_authenticated:
-            switch_rejected(
-                release_id=self.kwargs.get("pk"),
-                user=request.user,
-                image_tag=None,
-                code="permission_denied",
-            )
-        super().permission_denied(request, message=message, code=code)
+    # The switch service checks switch_version for the release's application.
+    action_permissions = {"switch_version": []}
 
     @extend_schema(
         summary="Switch a release to another image tag",
         description=(
             "Checked in this order, the first failure answers and nothing changes: permission "
-            "`releases.switch_version` (403); the target differs from the current tag (else 200 "
+            "`applications.switch_version` globally or for the release's application (403 "
+            "`permission_denied`, naming the permission and the application); the target differs "
+            "from the current tag (else 200 "
             "with `changed: false`: the effect already holds, so a retried switch succeeds even "
             "with the `expected_image_tag` it was first sent with); `expected_image_tag` equals "
             "the current tag (409 `stale_version`); the target came from a successful build of "
@@ -311,6 +302,8 @@ class ReleaseViewSet(viewsets.ReadOnlyModelViewSet):
     permission="applications.view_application",
     serializer=ApplicationOverviewSerializer,
     example=examples.APPLICATION,
+    detail_serializer=ApplicationDetailSerializer,
+    detail_example=examples.APPLICATION_DETAIL,
 )
 class ApplicationViewSet(viewsets.GenericViewSet):
     """What runs where: per application, the tag running in pre and prod and the latest build."""
@@ -332,7 +325,11 @@ class ApplicationViewSet(viewsets.GenericViewSet):
 
     def retrieve(self, request, name):
         overview = application_overview_get(name=name)
-        return Response(self.get_serializer(overview).data)
+        context = {
+            **self.get_serializer_context(),
+            "you_may": you_may(request.user, overview.application),
+        }
+        return Response(ApplicationDetailSerializer(overview, context=context).data)
 
 
 @read_views_schema(

@@ -19,7 +19,7 @@ from live.revisions import live_touch
 from utilities.errors import DomainError
 from utilities.transactions import retry_on_conflict
 
-from .. import locks
+from .. import locks, rules
 from ..choices import OPEN_BATCH_STATUSES, BatchStatus, ReleaseStatus
 from ..history import history_batch_created, history_stage, note_clean
 from ..metrics import stage_rejections
@@ -243,6 +243,7 @@ def _start_stage(*, batch_id: int, user, environment: str, note: str) -> BatchRe
     waiting, deploying, batch_transition, needing, release_transition = _STAGES[environment]
     with transaction.atomic(durable=True):
         batch = locks.batch_lock(batch_id=batch_id)
+        _check_deploy_permission(user=user, batch=batch)
         if batch.status == deploying:
             return BatchResult(changed=False, batch=batch)
         if batch.status != waiting:
@@ -319,6 +320,12 @@ def _start_stage(*, batch_id: int, user, environment: str, note: str) -> BatchRe
     return result
 
 
+def _check_deploy_permission(*, user, batch: Batch) -> None:
+    """First of all, before anything is read or changed (the caller holds the batch lock)."""
+    if blocker := rules.deploy_blocker(user, Application.objects.filter(releases__batch=batch)):
+        raise blocker.error()
+
+
 @retry_on_conflict
 def cancel_batch(*, batch_id: int, user, note: str = "") -> BatchResult:
     """Cancel the batch and its unfinished deployments; their Jobs are deleted after commit.
@@ -326,6 +333,7 @@ def cancel_batch(*, batch_id: int, user, note: str = "") -> BatchResult:
     note = note_clean(note)
     with transaction.atomic(durable=True):
         batch = locks.batch_lock(batch_id=batch_id)
+        _check_deploy_permission(user=user, batch=batch)
         if batch.status == BatchStatus.CANCELLED:
             return BatchResult(changed=False, batch=batch)
         if batch.status == BatchStatus.COMPLETED:

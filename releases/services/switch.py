@@ -79,7 +79,7 @@ def switch_version(
 
 
 def switch_rejected(*, release_id, user, image_tag: str | None, code: str) -> None:
-    """Log and count a refused switch; also for refusals an entry point answers itself."""
+    """Log and count a refused switch."""
     version_switches.labels(result="rejected").inc()
     switch_rejections.labels(code=code).inc()
     logger.warning(
@@ -95,13 +95,15 @@ def switch_rejected(*, release_id, user, image_tag: str | None, code: str) -> No
 
 @retry_on_conflict
 def _switch(*, release_id, user, image_tag, expected_image_tag, note) -> SwitchResult:
-    if blocker := rules.permission_blocker(user):
-        raise blocker.error()
     note = note_clean(note)
 
     with transaction.atomic(durable=True):
         batch = locks.release_batch_lock(release_id=release_id)
         release = locks.release_lock(release_id=release_id)
+        # The permission rule needs the release's application, read with the lock; nothing has
+        # changed yet.
+        if blocker := rules.permission_blocker(user, release.application):
+            raise blocker.error()
         current_tag = release.image_tag
 
         # The effect already holds: a retried switch (its first answer lost) is a success,

@@ -78,7 +78,7 @@ def screenshot():
 @pytest.fixture
 def batch(executor):
     """ "November train": checkout has a newer tag than the one chosen; the others are current."""
-    engineer = staff("alice", "releases.switch_version", "releases.deploy_batch")
+    engineer = staff("alice", "applications.switch_version", "applications.deploy_batch")
     built(41, {"checkout": "v2.3.0", "catalog": "v5.1.2", "search": "v0.9.4"}, "8f2c1d7e4b")
     batch = create_batch(
         name="November train",

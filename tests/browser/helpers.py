@@ -1,5 +1,6 @@
 """What the browser tests do the way a person (or Drone) would."""
 
+from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from builds.notifications import AppImage, BuildNotification
@@ -18,6 +19,11 @@ def built(number: int, apps: dict[str, str], commit: str) -> None:
             link=f"https://drone.example.com/shop/platform/{number}",
         )
     )
+
+
+def engineer():
+    """alice, who made the batch fixture's batch and may roll it out."""
+    return get_user_model().objects.get(username="alice")
 
 
 def log_in(page, username: str) -> None:

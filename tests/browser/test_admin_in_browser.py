@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from releases.services import start_pre_deploy
-from tests.browser.helpers import log_in, release_row
+from tests.browser.helpers import engineer, log_in, release_row
 from tests.pages import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,8 +42,8 @@ def test_see_the_new_tag_and_switch_to_it(new_page, screenshot, batch):
 
 
 def test_switch_is_disabled_and_says_why_while_the_batch_deploys(new_page, screenshot, batch):
-    staff("bob", "releases.switch_version")
-    start_pre_deploy(batch_id=batch.pk, user=None)
+    staff("bob", "applications.switch_version")
+    start_pre_deploy(batch_id=batch.pk, user=engineer())
     page = new_page("en")
     log_in(page, "bob")
 

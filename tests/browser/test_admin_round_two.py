@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from releases.choices import BatchStatus
 from releases.models import Batch
 from releases.services import cancel_batch, start_pre_deploy
-from tests.browser.helpers import built, log_in, release_row
+from tests.browser.helpers import built, engineer, log_in, release_row
 from tests.helpers import run_stage
 from tests.pages import staff
 
@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_create_a_batch_with_searchable_apps_at_their_latest_tags(new_page, screenshot, batch):
-    staff("carol", "releases.add_batch", "releases.switch_version")
+    staff("carol", "releases.add_batch", "applications.switch_version")
     built(43, {"catalog": "v5.2.0", "billing": "v1.0.0"}, "0badc0ffee")
     page = new_page("en")
     log_in(page, "carol")
@@ -64,7 +64,7 @@ def test_a_refused_batch_says_why_and_keeps_the_form(new_page, batch):
 
 
 def test_a_closed_batch_offers_nothing_and_says_it_is_closed(new_page, screenshot, batch):
-    cancel_batch(batch_id=batch.pk, user=None)
+    cancel_batch(batch_id=batch.pk, user=engineer())
     page = new_page("en")
     log_in(page, "alice")
 
@@ -98,11 +98,11 @@ def test_without_the_permission_the_switch_is_shown_disabled_and_says_why(
     button = release_row(page, "checkout").get_by_role("button", name="Switch version")
     expect(button).to_be_disabled()
     expect(release_row(page, "checkout").locator(".rt-reason")).to_have_text(
-        "You need the switch permission."
+        "You need the switch_version permission for checkout."
     )
     page.goto("/admin/releases/releaseapp/")
     expect(page.locator("#result_list .rt-reason").first).to_have_text(
-        "You need the switch permission."
+        "You need the switch_version permission for catalog."
     )
     screenshot(page, "switch-no-permission")
 
@@ -111,7 +111,7 @@ def test_without_the_permission_the_switch_is_shown_disabled_and_says_why(
     assert response.status == 403
     expect(page.locator("#site-name")).to_be_visible()  # the admin's own page, not a bare 403
     expect(page.locator(".errornote")).to_have_text(
-        "You need the releases.switch_version permission to switch a release to another tag."
+        "You need the switch_version permission for checkout."
     )
     page.get_by_role("link", name="Back").click()
     expect(page).to_have_url(
@@ -127,7 +127,7 @@ def test_without_the_permission_the_switch_is_shown_disabled_and_says_why(
 
 
 def test_starting_the_prod_rollout_asks_first(new_page, screenshot, batch):
-    run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=engineer()))
     page = new_page("en")
     log_in(page, "alice")
     page.goto(f"/admin/releases/batch/{batch.pk}/change/")
@@ -165,7 +165,7 @@ def test_the_new_pages_in_chinese(new_page, batch):
     log_in(page, "bob")
     page.goto(f"/admin/releases/batch/{batch.pk}/change/")
     expect(release_row(page, "checkout").locator(".rt-reason")).to_have_text(
-        "您需要切换版本的权限。"
+        "您需要 checkout 的 switch_version 权限。"
     )
     page.goto("/admin/releases/batch/add/")
     expect(page.locator(".errornote")).to_have_text("您需要 releases.add_batch 权限才能创建批次。")

@@ -6,7 +6,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from deployments.services import deployment_mark_running
 from releases.services import (
     apply_deployment_outcome,
     create_batch,
@@ -14,8 +13,8 @@ from releases.services import (
     start_prod_deploy,
 )
 from releases.services.batches import AppChoice
-from tests.browser.helpers import log_in
-from tests.helpers import run_stage
+from tests.browser.helpers import engineer, log_in
+from tests.helpers import deployment_mark_running, run_stage
 from tests.pages import staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,8 +27,8 @@ WIDTH = 1280
 def rolled_out(batch):
     """The November train went through pre and prod. The December train took checkout v2.4.0
     (built since) and catalog through pre; checkout then failed in prod, so it waits for prod."""
-    run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
-    run_stage(start_prod_deploy(batch_id=batch.pk, user=None))
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=engineer()))
+    run_stage(start_prod_deploy(batch_id=batch.pk, user=engineer()))
     staff("bob")
     alice = batch.created_by
     december = create_batch(
@@ -113,12 +112,12 @@ def test_the_overview_follows_a_rollout_by_itself(new_page, batch, executor):
     checkout = overview_row(page, "checkout")
     expect(checkout.locator(".field-pre_now")).to_contain_text("never deployed")
 
-    run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=engineer()))
 
     expect(checkout.locator(".field-pre_now")).to_contain_text("v2.3.0", timeout=FAST)
     expect(checkout.locator(".field-prod_now")).to_contain_text("never deployed")
 
-    queued = start_prod_deploy(batch_id=batch.pk, user=None).deployments
+    queued = start_prod_deploy(batch_id=batch.pk, user=engineer()).deployments
     failing = next(d for d in queued if d.release_app.application.name == "checkout")
     deployment_mark_running(deployment_id=failing.pk, job_name="rt-x", job_namespace="prod")
     apply_deployment_outcome(deployment_id=failing.pk, outcome="failed", error="BackoffLimit")

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from applications.models import Application
 from deployments.models import Deployment
 from releases.services import start_pre_deploy, switch_version
-from tests.browser.helpers import built, log_in
+from tests.browser.helpers import built, engineer, log_in
 from tests.helpers import run_stage
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,7 +29,7 @@ WRAPPED_TAGS = """() => [...document.querySelectorAll("code.rt-tag")]
 def busy(batch):
     """Every page with rows in it: deployments, a superseded one, long tags."""
     built(43, {"search": "v0.10.0-rc.1-b105"}, "0ddba11ed5")
-    run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=engineer()))
     checkout = batch.releases.get(application__name="checkout")
     switch_version(release_id=checkout.pk, user=batch.created_by)
     return batch

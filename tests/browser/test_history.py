@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_history_records_switches_rollouts_and_cancels(new_page, screenshot, batch, live_server):
-    bob = staff("bob", "releases.deploy_batch")
+    bob = staff("bob", "applications.deploy_batch")
     token = Token.objects.create(user=bob).key
     page = new_page("en")
     page.set_viewport_size({"width": 1280, "height": 800})

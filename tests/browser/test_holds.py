@@ -16,7 +16,7 @@ FAST = 3_000  # ms: live pages follow within 3 s
 def test_a_hold_shows_its_banner_disables_the_stage_and_is_lifted(new_page, screenshot, batch):
     manager = staff(
         "carol",
-        "releases.deploy_batch",
+        "applications.deploy_batch",
         "releases.view_hold",
         "applications.add_hold",
         "applications.lift_hold",

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from deployments.models import Deployment
 from releases.services import start_pre_deploy
-from tests.browser.helpers import built, log_in, release_row
+from tests.browser.helpers import built, engineer, log_in, release_row
 from tests.helpers import run_deployment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,7 +29,7 @@ def test_the_batch_page_shows_a_new_tag_and_the_rollout_by_itself(new_page, batc
     expect(catalog.locator(".field-latest_tag")).to_contain_text("v5.2.0", timeout=FAST)
     expect(catalog.locator(".rt-badge-new")).to_have_text("new tag")
 
-    start_pre_deploy(batch_id=batch.pk, user=None)
+    start_pre_deploy(batch_id=batch.pk, user=engineer())
 
     expect(page.locator(".field-batch_status")).to_contain_text("Deploying to pre", timeout=FAST)
     expect(catalog.locator(".field-deployments_now")).to_contain_text("Pending")
@@ -60,7 +60,7 @@ def test_the_release_list_updates_and_keeps_the_selection(new_page, batch):
     expect(search.locator("input.action-select")).to_be_checked()
     expect(page.locator("select[name=action]")).to_have_value("switch_to_latest")
 
-    start_pre_deploy(batch_id=batch.pk, user=None)
+    start_pre_deploy(batch_id=batch.pk, user=engineer())
 
     expect(search.locator(".field-batch_with_status")).to_contain_text(
         "Deploying to pre", timeout=FAST
@@ -75,7 +75,7 @@ def test_the_release_page_shows_deployment_progress(new_page, batch):
     page.goto(f"/admin/releases/releaseapp/{checkout.pk}/change/")
     expect(page.locator(".object-tools")).to_contain_text("Switch version")
 
-    start_pre_deploy(batch_id=batch.pk, user=None)
+    start_pre_deploy(batch_id=batch.pk, user=engineer())
 
     expect(page.locator(".field-release_status")).to_contain_text("Deploying to pre", timeout=FAST)
     expect(page.locator("table.rt-deployments")).to_contain_text("v2.3.0")

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_switches_and_a_stage_start_racing_on_one_batch(executor):
-    user = UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
+    user = UserFactory(permissions=["applications.switch_version", "applications.deploy_batch"])
     notify(1, {"api": "v1"})
     batch = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch
     notify(2, {"api": "v2"})

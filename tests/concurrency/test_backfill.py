@@ -19,7 +19,7 @@ APPS = [f"app{i}" for i in range(12)]
 
 
 def test_backfill_runs_beside_switches_detection_and_a_stage_start(executor):
-    user = UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
+    user = UserFactory(permissions=["applications.switch_version", "applications.deploy_batch"])
     notify(1, {name: "v1" for name in APPS})
     batches = [
         create_batch(name=f"b{n}", apps=[AppChoice(a) for a in APPS], user=user).batch

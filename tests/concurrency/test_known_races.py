@@ -137,7 +137,7 @@ def test_a_success_naming_other_apps_while_a_batch_is_created_still_detects_its_
 def _reconciler_batch(apps: list[str]):
     from releases.services import start_pre_deploy
 
-    user = UserFactory(permissions=["releases.deploy_batch"])
+    user = UserFactory(permissions=["applications.deploy_batch"])
     notify(1, {app: "v1" for app in apps})
     batch = create_batch(name="Claims", apps=[AppChoice(a) for a in apps], user=user).batch
     start_pre_deploy(batch_id=batch.pk, user=user)

@@ -132,7 +132,7 @@ def test_a_notification_whose_tries_run_out_is_503_busy_with_retry_after(monkeyp
 
 def test_a_switch_whose_tries_run_out_is_503_busy_with_retry_after(monkeypatch, batch):
     aborted_by_postgresql(monkeypatch, releases.locks, "release_batch_lock", times=99)
-    client = token_client(UserFactory(permissions=["releases.switch_version"]))
+    client = token_client(UserFactory(permissions=["applications.switch_version"]))
 
     response = client.post(
         f"/api/v1/releases/{batch.releases.get().pk}/switch-version", {}, format="json"

@@ -26,7 +26,6 @@ from hypothesis.stateful import (
 from builds.choices import BuildStatus
 from deployments.choices import DeploymentStatus
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
 from releases.choices import OPEN_BATCH_STATUSES, BatchStatus
 from releases.models import Batch, ReleaseApp
 from releases.selectors import application_tag_choices
@@ -41,7 +40,7 @@ from releases.services import (
 from releases.services.batches import AppChoice
 from tests.concurrency import invariants
 from tests.factories import UserFactory
-from tests.helpers import notify
+from tests.helpers import deployment_mark_running, notify
 from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +75,8 @@ class Workflows(RuleBasedStateMachine):
         self.savepoint = transaction.savepoint()
         self.names = count(1)
         self.user = UserFactory(
-            username="operator", permissions=["releases.switch_version", "releases.deploy_batch"]
+            username="operator",
+            permissions=["applications.switch_version", "applications.deploy_batch"],
         )
         self.nobody = UserFactory(username="nobody")
         self.batch_ids: list[int] = []

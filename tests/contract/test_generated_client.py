@@ -89,8 +89,8 @@ def test_the_generated_client_drives_the_main_flow(generated, live_server):
             "releases.view_batch",
             "releases.view_releaseapp",
             "releases.add_batch",
-            "releases.deploy_batch",
-            "releases.switch_version",
+            "applications.deploy_batch",
+            "applications.switch_version",
             "deployments.view_deployment",
         ],
     )

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def history():
     """api: pre succeeded, then switched (superseded + a new pending pre); web: pre failed."""
-    user = UserFactory(permissions=["releases.switch_version"])
+    user = UserFactory(permissions=["applications.switch_version", "applications.deploy_batch"])
     notify(1, {"api": "v1", "web": "w1"}, repo="org/shop")
     notify(2, {"web": "w2"}, repo="org/web", status="failure")
     batch = create_batch(name="Nov", apps=[AppChoice("api"), AppChoice("web")], user=user).batch

@@ -81,7 +81,7 @@ def _seed() -> str:
     """Data for the fuzzer to find (open, deploying and closed batches, a history, users since
     deleted), and a token of a superuser, who may do everything."""
     user = UserFactory(is_superuser=True)
-    gone = UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
+    gone = UserFactory(permissions=["applications.switch_version", "applications.deploy_batch"])
     batch = nov_batch(gone, repo="org/shop")
     run_stage(start_pre_deploy(batch_id=batch.pk, user=gone))
     notify(2, {"api": "v2"}, repo="org/shop")

@@ -232,13 +232,32 @@ def test_seed_demo_users_have_the_documented_permissions():
     run("seed_demo", "--force", verbosity=0)
     users = {u.username: u for u in get_user_model().objects.all()}
 
-    assert users["alice"].has_perm("releases.switch_version")
+    assert users["alice"].has_perm("applications.switch_version")
     assert users["alice"].check_password("alice-demo")
-    assert not users["bob"].has_perm("releases.switch_version")
+    assert not users["bob"].has_perm("applications.switch_version")
     assert users["bob"].has_perm("releases.view_releaseapp")
     assert users["drone"].has_perm("builds.notify_build")
     assert not users["drone"].has_usable_password()
     assert Token.objects.get(user=users["drone"]).key == "demo-token-drone"
+
+
+def test_seed_demo_has_a_team_that_may_switch_api_only():
+    from django.contrib.auth import get_user_model
+
+    from applications.models import Application
+    from applications.permissions import may
+
+    out, _ = run("seed_demo", "--force")
+    run("seed_demo", "--force", verbosity=0)  # a second run changes nothing
+    carol = get_user_model().objects.get(username="carol")
+
+    assert [g.name for g in carol.groups.all()] == ["Payments"]
+    assert carol.check_password("carol-demo")
+    assert may(carol, "switch_version", Application.objects.get(name="api"))
+    carol = get_user_model().objects.get(username="carol")  # a new request's user
+    assert not may(carol, "switch_version", Application.objects.get(name="web"))
+    assert not carol.has_perm("applications.switch_version")
+    assert "carol   carol-demo   demo-token-carol    team Payments: may switch api only" in out
 
 
 def _printed_builds(out: str) -> list[dict]:

@@ -61,7 +61,7 @@ def release():
 
 @pytest.mark.django_db
 def test_a_switch_logs_one_info_line_from_to_and_by_whom(release, caplog):
-    alice = UserFactory(username="alice", permissions=["releases.switch_version"])
+    alice = UserFactory(username="alice", permissions=["applications.switch_version"])
     caplog.set_level(logging.INFO, logger=SWITCH_LOGGER)
 
     switch_version(release_id=release.pk, user=alice)

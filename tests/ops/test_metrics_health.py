@@ -44,7 +44,9 @@ def test_metrics_count_a_detection_a_switch_and_a_rejection(client):
     release = batch.releases.get()
     with pytest.raises(DomainError):
         switch_version(release_id=release.pk, user=UserFactory())
-    switch_version(release_id=release.pk, user=UserFactory(permissions=["releases.switch_version"]))
+    switch_version(
+        release_id=release.pk, user=UserFactory(permissions=["applications.switch_version"])
+    )
 
     text = _scrape(client)
 

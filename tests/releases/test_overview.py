@@ -6,7 +6,6 @@ from django.test.utils import CaptureQueriesContext
 
 from applications.models import Application
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
 from releases.overview import (
     application_overview_get,
     application_overviews,
@@ -25,7 +24,7 @@ from releases.services import (
     switch_version,
 )
 from releases.services.batches import AppChoice
-from tests.helpers import notify, nov_batch, old_deployments, run_stage
+from tests.helpers import deployment_mark_running, notify, nov_batch, old_deployments, run_stage
 from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def world():
     """Batches waiting for prod and for pre, a newer tag: every write endpoint can succeed."""
     notify(1, {"api": "v1"})
-    user = UserFactory()
+    user = UserFactory(permissions=["applications.deploy_batch"])
     batch = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch
     run_stage(start_pre_deploy(batch_id=batch.pk, user=user))
     notify(2, {"api": "v2"})
@@ -45,25 +45,25 @@ WRITES = {
         201,
     ),
     "start pre": (
-        "releases.deploy_batch",
+        "applications.deploy_batch",
         lambda w: f"/api/v1/batches/{w['waiting_batch']}/start-pre-deploy",
         None,
         200,
     ),
     "start prod": (
-        "releases.deploy_batch",
+        "applications.deploy_batch",
         lambda w: f"/api/v1/batches/{w['batch']}/start-prod-deploy",
         None,
         200,
     ),
     "cancel": (
-        "releases.deploy_batch",
+        "applications.deploy_batch",
         lambda w: f"/api/v1/batches/{w['batch']}/cancel",
         None,
         200,
     ),
     "switch version": (
-        "releases.switch_version",
+        "applications.switch_version",
         lambda w: f"/api/v1/releases/{w['release']}/switch-version",
         {},
         200,

@@ -55,7 +55,7 @@ def test_who_may_change_deploy_configs_sees_the_values(client_with, deployment, 
 
 
 def test_stage_start_answers_hide_the_values_too(client_with, deployment):
-    api = client_with(*READ_PERMISSIONS, "releases.deploy_batch", "releases.add_batch")
+    api = client_with(*READ_PERMISSIONS, "applications.deploy_batch", "releases.add_batch")
     notify(2, {"web": "w1"})
 
     response = api.post("/api/v1/batches/", {"name": "Dec", "apps": [{"name": "api"}]})

@@ -100,7 +100,7 @@ def snapshot() -> tuple:
 
 @pytest.fixture
 def world(executor):
-    user = UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
+    user = UserFactory(permissions=["applications.switch_version", "applications.deploy_batch"])
     notify(1, {"api": "v1"})
     batch = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch
     notify(2, {"api": "v2"})

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext
 from rest_framework.permissions import DjangoModelPermissions
 
 
@@ -5,7 +6,9 @@ class ModelViewPermissions(DjangoModelPermissions):
     """Reads need the model's view permission, writes its add/change/delete permission.
 
     An action that is a workflow rather than a plain write declares what it needs instead:
-    `action_permissions = {"cancel": ["releases.deploy_batch"]}` on the view.
+    `action_permissions = {"create": ["releases.add_batch"]}` on the view; `[]` when its
+    service checks the permission itself, per application. A refusal names the
+    permission that is missing.
     """
 
     perms_map = {
@@ -18,6 +21,16 @@ class ModelViewPermissions(DjangoModelPermissions):
     def has_permission(self, request, view) -> bool:
         required = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
         if required is None:
-            return super().has_permission(request, view)
+            if super().has_permission(request, view):
+                return True
+            model = self._queryset(view).model
+            required = self.get_required_permissions(request.method, model)
         user = request.user
-        return bool(user and user.is_authenticated and user.has_perms(required))
+        if not (user and user.is_authenticated):
+            return False
+        missing = [p for p in required if not user.has_perm(p)]
+        if missing:
+            self.message = gettext("You need the %(permission)s permission.") % {
+                "permission": missing[0]
+            }
+        return not missing

@@ -12,8 +12,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from guardian.shortcuts import assign_perm
 from rest_framework.authtoken.models import Token
 
+from applications.models import Application
 from builds.models import Build
 from builds.notifications import AppImage, BuildNotification
 from releases.choices import BatchStatus
@@ -35,12 +37,16 @@ GROUPS = {
     "Release engineers": [
         *VIEW_PERMISSIONS,
         "releases.add_batch",
-        "releases.switch_version",
-        "releases.deploy_batch",
+        "applications.switch_version",
+        "applications.deploy_batch",
     ],
     "Viewers": VIEW_PERMISSIONS,
+    # A team: it sees everything and switches its own application (TEAM_GRANTS) only.
+    "Payments": VIEW_PERMISSIONS,
     "CI": ["builds.notify_build"],
 }
+# group -> (permission, application): object permissions, for that application only.
+TEAM_GRANTS = {"Payments": ("applications.switch_version", "api")}
 # username -> (password, token, group, is_staff, is_superuser, what they show)
 USERS = {
     "admin": ("admin-demo", None, None, True, True, "superuser"),
@@ -53,6 +59,14 @@ USERS = {
         "may create batches, switch versions and start stages",
     ),
     "bob": ("bob-demo", "demo-token-bob", "Viewers", True, False, "sees new tags, cannot switch"),
+    "carol": (
+        "carol-demo",
+        "demo-token-carol",
+        "Payments",
+        True,
+        False,
+        "team Payments: may switch api only",
+    ),
     "drone": (None, "demo-token-drone", "CI", False, False, "Drone's service account"),
 }
 # Builds before the batch exists, then one after it: the batch sees a pending new tag of api.
@@ -89,6 +103,12 @@ class Command(BaseCommand):
         self._users()
         for number, status, apps in BUILDS_BEFORE:
             self._notify(number, status, apps)
+        for group_name, (permission, app_name) in TEAM_GRANTS.items():
+            assign_perm(
+                permission,
+                Group.objects.get(name=group_name),
+                Application.objects.get(name=app_name),
+            )
         # Any batch of that name, open or not: a demo played through to the end is still the
         # demo's batch, and a second one of the same name would read as a duplicate.
         batch = Batch.objects.filter(name=BATCH_NAME).order_by("-created_at", "-pk").first()

@@ -13,14 +13,13 @@ from django.utils import timezone
 
 from applications.models import Application
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
 from releases.services import (
     apply_deployment_outcome,
     cancel_batch,
     start_pre_deploy,
     switch_version,
 )
-from tests.helpers import notify
+from tests.helpers import deployment_mark_running, notify
 from tests.releases.admin.test_live import poller
 from tests.releases.admin.test_query_counts import batch_of
 

@@ -4,12 +4,11 @@ import pytest
 from django.urls import reverse
 
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
 from releases.choices import BatchStatus, ReleaseStatus
 from releases.models import ReleaseApp
 from releases.services import cancel_batch, create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
-from tests.helpers import notify, run_stage
+from tests.helpers import deployment_mark_running, notify, run_stage
 from tests.pages import messages_of, row, text
 
 pytestmark = pytest.mark.django_db

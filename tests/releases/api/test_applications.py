@@ -18,7 +18,7 @@ VIEW = "applications.view_application"
 @pytest.fixture
 def history(executor):
     """api: v1 in prod, v2 passed pre and failed prod (batch Dec stays open); web: only built."""
-    user = UserFactory(username="alice", permissions=["releases.deploy_batch"])
+    user = UserFactory(username="alice", permissions=["applications.deploy_batch"])
     notify(1, {"api": "v1"})
     nov = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch
     run_stage(start_pre_deploy(batch_id=nov.pk, user=user))

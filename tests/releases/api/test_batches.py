@@ -5,16 +5,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
 from releases.models import Batch
 from releases.services import create_batch, start_pre_deploy, start_prod_deploy
 from releases.services.batches import AppChoice
 from tests.factories import BatchFactory, UserFactory
-from tests.helpers import notify, run_stage
+from tests.helpers import deployment_mark_running, notify, run_stage
 
 pytestmark = pytest.mark.django_db
 
-DEPLOYER = ["releases.deploy_batch"]
+DEPLOYER = ["applications.deploy_batch"]
 
 
 @pytest.fixture
@@ -115,7 +114,7 @@ def test_list_and_detail(client_with, batch):
 def test_list_filters_by_status(client_with, batch):
     BatchFactory(name="old")  # stays pre_waiting
     client = client_with("releases.view_batch")
-    client_with("releases.deploy_batch").post(action_url(batch, "start-pre-deploy"))
+    client_with("applications.deploy_batch").post(action_url(batch, "start-pre-deploy"))
 
     deploying = client.get("/api/v1/batches/?status=pre_deploying").json()["results"]
 
@@ -139,7 +138,7 @@ def _list_queries(client, url) -> int:
     ],
 )
 def test_list_queries_do_not_grow_with_rows(client_with, url, permission):
-    user = UserFactory()
+    user = UserFactory(permissions=["applications.deploy_batch"])
     client = client_with(permission)
     notify(1, {"api": "v1"})
     run_stage(start_pre_deploy(batch_id=_batch(user, "a").pk, user=user))
@@ -187,7 +186,7 @@ def test_start_pre_deploy_again_is_200_unchanged(client_with, batch):
 
 def test_start_prod_deploy_after_pre_succeeded(client_with, batch):
     client = client_with(*DEPLOYER)
-    run_stage(start_pre_deploy(batch_id=batch.pk, user=UserFactory()))
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=UserFactory(permissions=DEPLOYER)))
 
     response = client.post(action_url(batch, "start-prod-deploy"))
     again = client.post(action_url(batch, "start-prod-deploy"))
@@ -215,7 +214,7 @@ def test_start_pre_deploy_of_an_empty_batch_is_409(client_with):
 def test_cancel_cancels_unfinished_deployments_and_deletes_their_jobs(
     client_with, batch, executor, django_capture_on_commit_callbacks
 ):
-    stage = start_pre_deploy(batch_id=batch.pk, user=UserFactory())
+    stage = start_pre_deploy(batch_id=batch.pk, user=UserFactory(permissions=DEPLOYER))
     running = stage.deployments[0]
     deployment_mark_running(deployment_id=running.pk, job_name="rt-deploy-x", job_namespace="pre")
     client = client_with(*DEPLOYER)
@@ -232,7 +231,7 @@ def test_cancel_cancels_unfinished_deployments_and_deletes_their_jobs(
 
 
 def test_cancel_a_completed_batch_is_409(client_with, batch):
-    user = UserFactory()
+    user = UserFactory(permissions=DEPLOYER)
     run_stage(start_pre_deploy(batch_id=batch.pk, user=user))
     run_stage(start_prod_deploy(batch_id=batch.pk, user=user))
     assert Batch.objects.get(pk=batch.pk).status == "completed"

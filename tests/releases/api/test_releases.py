@@ -5,22 +5,21 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
 from releases.choices import BatchStatus, ReleaseStatus
 from releases.models import Batch, ReleaseApp
 from releases.services import cancel_batch, create_batch, start_pre_deploy, switch_version
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
-from tests.helpers import notify, nov_batch, run_stage
+from tests.helpers import deployment_mark_running, notify, nov_batch, run_stage
 
 pytestmark = pytest.mark.django_db
 
-SWITCHER = ["releases.switch_version"]
+SWITCHER = ["applications.switch_version"]
 
 
 @pytest.fixture
 def lead():
-    return UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
+    return UserFactory(permissions=["applications.switch_version", "applications.deploy_batch"])
 
 
 @pytest.fixture

@@ -137,7 +137,7 @@ def fleet(cluster, settings, tmp_path):
 
 @pytest.fixture
 def user():
-    return UserFactory(permissions=["releases.deploy_batch"])
+    return UserFactory(permissions=["applications.deploy_batch"])
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ def test_faults_and_crashes_never_lose_or_duplicate_a_job(cluster, settings):
     settings.DEPLOY_RETRY_BASE_SECONDS = 0.05
     settings.DEPLOY_RETRY_MAX_SECONDS = 0.5
     rng = random.Random(7)
-    user = UserFactory(permissions=["releases.switch_version", "releases.deploy_batch"])
+    user = UserFactory(permissions=["applications.switch_version", "applications.deploy_batch"])
     notify(1, {app: "v1" for app in APPS})
     keep = create_batch(name="keep", apps=[AppChoice(a) for a in APPS], user=user).batch
     doomed = create_batch(name="doomed", apps=[AppChoice(a) for a in APPS], user=user).batch
@@ -190,7 +190,7 @@ WATCHED = [f"w{i}" for i in range(4)]
 def watched_batch(cluster, settings):
     settings.DEPLOY_RETRY_BASE_SECONDS = 0.05
     settings.DEPLOY_RETRY_MAX_SECONDS = 0.5
-    user = UserFactory(permissions=["releases.deploy_batch"])
+    user = UserFactory(permissions=["applications.deploy_batch"])
     notify(1, {app: "v1" for app in WATCHED})
     batch = create_batch(name="watched", apps=[AppChoice(a) for a in WATCHED], user=user).batch
     return batch, user
@@ -328,7 +328,9 @@ def test_failing_creates_and_deletes_are_retried(
     cluster.inject("delete", times=2, **fault)
     release = batch.releases.get(application__name="w0")
     old = Deployment.objects.get(release_app=release, superseded_at=None)
-    switch_version(release_id=release.pk, user=UserFactory(permissions=["releases.switch_version"]))
+    switch_version(
+        release_id=release.pk, user=UserFactory(permissions=["applications.switch_version"])
+    )
     wait_for(lambda: not Deployment.objects.filter(cleanup_pending=True).exists())
     assert (old.job_namespace, old.job_name) not in cluster.jobs
     assert_settled(cluster)

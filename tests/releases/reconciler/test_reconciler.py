@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models.functions import Now
 
@@ -411,7 +412,8 @@ class CancelledWhileLaunching(KubernetesExecutor):
 
     def launch(self, deployment):
         with self.capture(execute=True):
-            cancel_batch(batch_id=deployment.release_app.batch_id, user=None)
+            alice = get_user_model().objects.get(username="alice")  # the `user` fixture
+            cancel_batch(batch_id=deployment.release_app.batch_id, user=alice)
         super().launch(deployment)
 
 

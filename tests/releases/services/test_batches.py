@@ -3,7 +3,6 @@
 import pytest
 
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
 from releases.choices import BatchStatus, ReleaseStatus
 from releases.models import Batch, ReleaseApp
 from releases.services import (
@@ -14,7 +13,7 @@ from releases.services import (
     switch_version,
 )
 from releases.services.batches import AppChoice
-from tests.helpers import notify, nov_batch, run_stage
+from tests.helpers import deployment_mark_running, notify, nov_batch, run_stage
 from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db

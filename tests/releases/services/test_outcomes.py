@@ -3,7 +3,6 @@
 import pytest
 
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
 from releases.models import Batch
 from releases.services import (
     apply_deployment_outcome,
@@ -12,7 +11,7 @@ from releases.services import (
     start_pre_deploy,
 )
 from releases.services.batches import AppChoice
-from tests.helpers import notify, nov_batch
+from tests.helpers import deployment_mark_running, notify, nov_batch
 from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,6 @@ import pytest
 from django.db import connection, transaction
 
 from deployments.models import Deployment
-from deployments.services import deployment_mark_running
 from releases.choices import BatchStatus
 from releases.models import Batch, ReleaseApp
 from releases.services import (
@@ -16,7 +15,7 @@ from releases.services import (
 from releases.services.batches import AppChoice
 from tests.factories import DeploymentFactory, UserFactory
 from tests.fakes import RecordingExecutor
-from tests.helpers import notify, nov_batch, run_stage
+from tests.helpers import deployment_mark_running, notify, nov_batch, run_stage
 from utilities.errors import DomainError
 
 pytestmark = pytest.mark.django_db
@@ -311,7 +310,7 @@ def test_a_failed_job_deletion_never_undoes_the_switch(
 
 @pytest.mark.django_db(transaction=True)
 def test_no_job_deletion_when_the_switch_rolls_back_at_commit(executor):
-    user = UserFactory(username="alice", permissions=["releases.switch_version"])
+    user = UserFactory(username="alice", permissions=["applications.switch_version"])
     notify(1, {"api": "v1"})
     notify(2, {"api": "v2"})
     notify(3, {"api": "poison"})
@@ -421,7 +420,7 @@ def test_a_bulk_switch_spends_one_time_budget_for_the_whole_request(
     notify(2, {a: f"{a}-2" for a in apps})
     settings.DEPLOY_CLEANUP_BUDGET_SECONDS = 0.2
     RecordingExecutor.cancel_seconds = 0.3  # each deletion alone outlasts the budget
-    client.force_login(staff("switcher", "releases.switch_version"))
+    client.force_login(staff("switcher", "applications.switch_version"))
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
