@@ -62,19 +62,19 @@ BENCH_ROLLOUT_BASELINE ?= c5811d9
 bench-rollout: $(STAMP)
 	scripts/ensure-postgres $(BIN)/python -m bench.rollout --baseline $(BENCH_ROLLOUT_BASELINE) $(BENCH_ROLLOUT_ARGS)
 
-# Live admin pages (issue 19): main (BENCH_LIVE_BASELINE) next to this tree under gunicorn and wrk,
+# Live admin pages (issue 19): the tree before it (BENCH_LIVE_BASELINE) next to this tree under gunicorn and wrk,
 # on rt_bench_live_before/_after; a few minutes. Writes bench/results/live_pages.json and the
 # "Live pages" section of docs/performance.md. wrk is installed when root and missing.
-BENCH_LIVE_BASELINE ?= main
+BENCH_LIVE_BASELINE ?= f32120d
 bench-live: $(STAMP)
 	@scripts/ensure-wrk
 	scripts/ensure-postgres $(BIN)/python -m bench.live_pages --baseline $(BENCH_LIVE_BASELINE) $(BENCH_LIVE_ARGS)
 
-# Issue 19's two comparisons, BENCH_BASELINE (default main, unpacked with git archive) next to
+# Issue 19's two comparisons, BENCH_BASELINE (the tree before it, unpacked with git archive) next to
 # this tree in one run, each writing its section of docs/performance.md: the status endpoint and
 # a 1-app ingest against their floor views (on rt_bench, seeded at BENCH_SCALE when needed), and
 # one reconciler's RSS following 10,000 Jobs against its idle RSS (database rt_bench_informer).
-BENCH_BASELINE ?= main
+BENCH_BASELINE ?= 1cb8a85
 bench-api: $(STAMP)
 	@scripts/ensure-wrk
 	scripts/ensure-postgres --url BENCH_DATABASE_URL=rt_bench \

@@ -87,16 +87,20 @@ STATEMENTS = [
        SELECT a, 'app-' || lpad(a::text, 5, '0'), '{}'::jsonb, now() - interval '400 days'
        FROM generate_series(1, %(apps)s) a""",
     """INSERT INTO builds_build (id, repo, number, status, commit, branch, link, received_at,
-                                updated_at)
+                                updated_at, succeeded_at)
        SELECT n, 'org/bench', n,
               CASE WHEN ((n - 1) / %(apps)s) %% 10 = 7 THEN 'failure' ELSE 'success' END,
               substr(md5(n::text), 1, 12), 'main', '',
               now() - (%(builds)s - n) * interval '1 minute',
-              now() - (%(builds)s - n) * interval '1 minute'
+              now() - (%(builds)s - n) * interval '1 minute',
+              CASE WHEN ((n - 1) / %(apps)s) %% 10 = 7 THEN NULL
+                   ELSE now() - (%(builds)s - n) * interval '1 minute' END
        FROM generate_series(1, %(builds)s) n""",
-    """INSERT INTO builds_buildimage (id, build_id, build_number, application_id, image_tag)
-       SELECT n, n, n, (n - 1) %% %(apps)s + 1, 'v1.' || ((n - 1) / %(apps)s)
-       FROM generate_series(1, %(builds)s) n""",
+    """INSERT INTO builds_buildimage (id, build_id, build_number, application_id, image_tag,
+                                     repo, succeeded_at)
+       SELECT i.id, b.id, b.number, (i.id - 1) %% %(apps)s + 1, 'v1.' || ((i.id - 1) / %(apps)s),
+              b.repo, b.succeeded_at
+       FROM generate_series(1, %(builds)s) i(id) JOIN builds_build b ON b.id = i.id""",
     """INSERT INTO releases_batch (id, name, status, created_at, updated_at, created_by_id)
        SELECT b, 'batch-' || b,
               CASE WHEN b > %(batches)s - %(open_batches)s

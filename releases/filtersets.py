@@ -63,10 +63,10 @@ class HoldFilterSet(django_filters.FilterSet):
     active = StrictBooleanFilter(
         method="filter_active", help_text="Only holds active now (or only those that are not)."
     )
-    environment = django_filters.ChoiceFilter(
+    environment = StrictChoiceFilter(
         choices=Environment.choices, help_text="Only holds of this environment."
     )
-    application = django_filters.CharFilter(
+    application = AppNameFilter(
         field_name="application__name", help_text="Only holds of this application (by name)."
     )
     batch = IdFilter(field_name="batch_id", help_text="Only holds of this batch (by id).")

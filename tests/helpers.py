@@ -21,9 +21,12 @@ READ_PERMISSIONS = [
     "applications.view_application",
     "builds.view_build",
     "deployments.view_deployment",
+    "releases.view_hold",
 ]
 ALL_PERMISSIONS = [
     *READ_PERMISSIONS,
+    "applications.add_hold",
+    "applications.lift_hold",
     "releases.add_batch",
     "applications.deploy_batch",
     "applications.switch_version",

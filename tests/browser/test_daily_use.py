@@ -11,7 +11,7 @@ from applications.models import Application
 from deployments.models import Deployment
 from releases.models import Batch
 from releases.services import cancel_batch, start_pre_deploy, start_prod_deploy
-from tests.browser.helpers import log_in
+from tests.browser.helpers import engineer, log_in
 from tests.helpers import run_deployment, run_stage
 from tests.pages import staff
 
@@ -48,7 +48,7 @@ LANGUAGES = list(WORDS)
 
 def fail_pre(batch, app: str = "checkout", error: str = ERROR) -> None:
     """The pre stage runs; `app`'s Job fails with `error`, the others succeed."""
-    for deployment in start_pre_deploy(batch_id=batch.pk, user=None).deployments:
+    for deployment in start_pre_deploy(batch_id=batch.pk, user=engineer()).deployments:
         failed = deployment.release_app.application.name == app
         run_deployment(deployment, "failed" if failed else "succeeded", ERROR if failed else "")
 
@@ -85,7 +85,7 @@ def test_a_failed_pre_is_a_banner_on_the_batch_page_and_a_mark_in_the_list(
 
     # Fixed and started again: the banner goes by itself, and the mark with it.
     page.goto(f"/admin/releases/batch/{batch.pk}/change/")
-    run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=engineer()))
     expect(page.locator(".rt-failures")).to_have_count(0, timeout=FAST)
     page.goto("/admin/releases/batch/")
     expect(page.locator("#result_list [data-status=pre_failed]")).to_have_count(0)
@@ -94,7 +94,7 @@ def test_a_failed_pre_is_a_banner_on_the_batch_page_and_a_mark_in_the_list(
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_prod_confirmation_warns_of_a_newer_tag_and_links_the_switch(new_page, batch, language):
     words = WORDS[language]
-    run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=engineer()))
     page = new_page(language)
     log_in(page, "alice")
 
@@ -110,7 +110,7 @@ def test_the_prod_confirmation_warns_of_a_newer_tag_and_links_the_switch(new_pag
 
 
 def test_the_rollout_message_goes_once_the_batch_has_moved_on(new_page, batch):
-    run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=engineer()))
     page = new_page("en")
     log_in(page, "alice")
     page.goto(f"/admin/releases/batch/{batch.pk}/rollout/start_prod_deploy/")
@@ -138,7 +138,7 @@ def test_updated_at_follows_the_batch_and_dates_read_alike_everywhere(new_page, 
     expect(updated).to_have_text("2026-01-02 03:04")
     created_on_page = page.locator(".field-created_at .readonly").inner_text()
 
-    start_pre_deploy(batch_id=batch.pk, user=None)
+    start_pre_deploy(batch_id=batch.pk, user=engineer())
 
     expect(updated).not_to_have_text("2026-01-02 03:04", timeout=FAST)
     batch.refresh_from_db()
@@ -176,7 +176,7 @@ def test_the_create_form_spaces_its_label_selects_all_and_asks_for_an_applicatio
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_closed_batchs_switch_form_says_it_is_closed(new_page, batch, language):
     words = WORDS[language]
-    cancel_batch(batch_id=batch.pk, user=None)
+    cancel_batch(batch_id=batch.pk, user=engineer())
     checkout = batch.releases.get(application__name="checkout")
     page = new_page(language)
     log_in(page, "alice")
@@ -192,8 +192,8 @@ def test_a_closed_batchs_switch_form_says_it_is_closed(new_page, batch, language
 
 
 def test_recent_deployments_fill_their_box(new_page, batch):
-    run_stage(start_pre_deploy(batch_id=batch.pk, user=None))
-    run_stage(start_prod_deploy(batch_id=batch.pk, user=None))
+    run_stage(start_pre_deploy(batch_id=batch.pk, user=engineer()))
+    run_stage(start_prod_deploy(batch_id=batch.pk, user=engineer()))
     page = new_page("en")
     log_in(page, "alice")
     checkout = Application.objects.get(name="checkout")

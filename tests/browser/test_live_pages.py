@@ -95,7 +95,7 @@ def release_list_row(page, app: str):
 def test_the_applications_list_follows_and_its_times_are_relative(
     new_page, batch, language, three_minutes_ago, just_now
 ):
-    for deployment in start_pre_deploy(batch_id=batch.pk, user=None).deployments:
+    for deployment in start_pre_deploy(batch_id=batch.pk, user=engineer()).deployments:
         run_deployment(deployment)
     Deployment.objects.filter(release_app__application__name="catalog").update(
         finished_at=timezone.now() - timedelta(minutes=3, seconds=5)

@@ -20,9 +20,10 @@ from rest_framework.test import APIClient
 from builds.models import Build, BuildImage
 from config.logging import formatter as log_formatter
 from deployments.models import Deployment
-from releases.models import Batch, ReleaseApp
+from releases.models import Batch, Hold, ReleaseApp
 from releases.services import create_batch, start_pre_deploy
 from releases.services.batches import AppChoice
+from releases.services.holds import hold_place
 from tests.factories import UserFactory
 from tests.helpers import ALL_PERMISSIONS, notify, token_client
 
@@ -84,11 +85,14 @@ def body_for(name: str) -> dict:
             "apps": [{"name": "api", "image_tag": "v99"}],
         },
         "releaseapp-switch-version": {"image_tag": "v2"},
+        "hold-list": {"reason": "matrix", "application": "api", "environment": "prod"},
     }.get(name, {})
 
 
 def snapshot() -> tuple:
     return (
+        Hold.objects.count(),
+        Hold.objects.filter(lifted_at__isnull=False).count(),
         Build.objects.count(),
         BuildImage.objects.count(),
         Batch.objects.count(),
@@ -105,7 +109,10 @@ def world(executor):
     batch = create_batch(name="Nov", apps=[AppChoice("api")], user=user).batch
     notify(2, {"api": "v2"})
     deployment = start_pre_deploy(batch_id=batch.pk, user=user).deployments[0]
+    placer = UserFactory(permissions=["applications.add_hold"])
+    hold = hold_place(user=placer, reason="matrix", environment="prod").hold
     return {
+        "holds": hold.pk,
         "batches": batch.pk,
         "releases": batch.releases.get().pk,
         "deployments": deployment.pk,

@@ -32,6 +32,7 @@ VIEW_PERMISSIONS = [
     "builds.view_build",
     "builds.view_buildimage",
     "deployments.view_deployment",
+    "releases.view_hold",
 ]
 GROUPS = {
     "Release engineers": [
@@ -39,6 +40,8 @@ GROUPS = {
         "releases.add_batch",
         "applications.switch_version",
         "applications.deploy_batch",
+        "applications.add_hold",
+        "applications.lift_hold",
     ],
     "Viewers": VIEW_PERMISSIONS,
     # A team: it sees everything and switches its own application (TEAM_GRANTS) only.
