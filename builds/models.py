@@ -19,7 +19,7 @@ class Build(models.Model):
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # When Release Train first saw the build successful; set once. "Latest" across repos
-    # compares it, since Drone numbers builds per repo (SPEC §4).
+    # compares it, since Drone numbers builds per repo.
     succeeded_at = models.DateTimeField(_("succeeded at"), null=True, blank=True)
 
     class Meta:

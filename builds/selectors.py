@@ -11,7 +11,7 @@ def build_images_successful() -> QuerySet[BuildImage]:
 
 
 def build_images_latest_first() -> QuerySet[BuildImage]:
-    """Images of successful builds in "latest" order (SPEC §4): the first one of an application
+    """Images of successful builds in "latest" order: the first one of an application
     is its latest build.
 
     Drone numbers builds per repo. Within one repo the highest number wins, however late its

@@ -258,7 +258,7 @@ class HoldQuerySet(models.QuerySet):
         return min((t for t in found.values() if t is not None), default=None)
 
     def naming(self, *, application, batch):
-        """Holds that name this application or this batch: what stops a switch (check 6a)."""
+        """Holds that name this application or this batch: what stops a switch (the "no hold" rule)."""
         return self.filter(Q(application=application) | Q(batch=batch))
 
 
@@ -274,7 +274,7 @@ def _matches(field: str, value, *, unset=None) -> Q:
 
 
 class Hold(models.Model):
-    """Stops rollouts while active: every deployment it covers waits (SPEC §13)."""
+    """Stops rollouts while active: every deployment it covers waits."""
 
     reason = models.CharField(_("reason"), max_length=500)
     # Blank: every environment.

@@ -40,7 +40,7 @@ def with_deployment_in_progress(queryset):
 
 def with_switch_hold(queryset):
     """Annotate each release with the id of the first active hold in the way of its switch
-    (check 6a), or None: the admin's lists read the hold itself only for a held row."""
+    (the "no hold" rule), or None: the admin's lists read the hold itself only for a held row."""
     return queryset.annotate(
         switch_hold_id=Subquery(
             Hold.objects.active()
@@ -52,7 +52,7 @@ def with_switch_hold(queryset):
 
 
 def switch_holds(release) -> list[Hold]:
-    """The hold `with_switch_hold` found for this release, as check 6a's input."""
+    """The hold `with_switch_hold` found for this release, as the "no hold" rule's input."""
     if getattr(release, "switch_hold_id", None) is None:
         return []
     return list(holds_list().filter(pk=release.switch_hold_id))
@@ -164,7 +164,7 @@ def holds_list():
 
 
 def holds_naming(holds: list[Hold], *, release) -> list[Hold]:
-    """Of these holds, those naming the release's application or batch: check 6a's."""
+    """Of these holds, those naming the release's application or batch: the "no hold" rule's."""
     return [
         h
         for h in holds

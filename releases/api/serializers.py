@@ -101,7 +101,7 @@ def _holds_field():
         many=True,
         read_only=True,
         source="covering_holds",
-        help_text="The active holds that cover it (SPEC §13): what stops its rollout now.",
+        help_text="The active holds that cover it: what stops its rollout now.",
     )
 
 
@@ -331,13 +331,14 @@ class ReleaseStatusSerializer(serializers.Serializer):
         source="release.tag_updated_by.username", allow_null=True, default=None
     )
     can_switch = serializers.BooleanField(
-        help_text="Whether you could switch to the latest tag now (checks 1, 5, 6, 6a, 7)."
+        help_text="Whether you could switch to the latest tag now (permission, batch open and waiting, "
+        "no hold, nothing deploying)."
     )
     switch_blockers = SwitchBlockerSerializer(many=True)
     holds = HoldSerializer(
         many=True,
         source="release.covering_holds",
-        help_text="The active holds that cover this release (SPEC §13).",
+        help_text="The active holds that cover this release.",
     )
     current_deployments = DeploymentSerializer(many=True)
     history = DeploymentSerializer(many=True, help_text="Newest first, at most 50.")

@@ -340,7 +340,7 @@ class ApplicationViewSet(viewsets.GenericViewSet):
     example=examples.HOLD,
 )
 class HoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Holds stop the line (SPEC §13): while active, nothing they cover is deployed."""
+    """Holds stop the line: while active, nothing they cover is deployed."""
 
     queryset = holds_list()
     serializer_class = HoldSerializer

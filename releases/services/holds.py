@@ -1,4 +1,4 @@
-"""Placing and lifting holds (SPEC §13): what stops the line, and what lets it go again."""
+"""Placing and lifting holds: what stops the line, and what lets it go again."""
 
 import datetime
 import logging
@@ -16,8 +16,8 @@ from utilities.transactions import retry_on_conflict
 
 from .. import locks, rules
 from ..choices import OPEN_BATCH_STATUSES
-from ..history import note_clean
-from ..models import Hold
+from ..history import history_hold, note_clean
+from ..models import Batch, Hold
 from ..selectors import holds_list
 
 logger = logging.getLogger(__name__)
@@ -140,6 +140,9 @@ def hold_place(
             starts_at=start,
             ends_at=ends_at,
         )
+        history_hold(
+            user=user, hold=hold, lifted=False, batches=_stopped_batches(hold), scope=_scope(hold)
+        )
         # Reconcilers stop launching what it covers now, or schedule its start.
         reconcilers_wake()
     logger.info("hold_placed", extra=_log_fields(hold, user))
@@ -163,6 +166,14 @@ def hold_lift(*, hold_id: int, user, note: str = "") -> HoldResult:
         hold.lifted_by = user
         hold.lift_note = note
         hold.save(update_fields=["lifted_at", "lifted_by", "lift_note"])
+        history_hold(
+            user=user,
+            hold=hold,
+            lifted=True,
+            batches=_stopped_batches(hold),
+            scope=_scope(hold),
+            note=note,
+        )
         reconcilers_wake()
     logger.info("hold_lifted", extra={**_log_fields(hold, user), "note": note})
     return HoldResult(changed=True, hold=holds_list().get(pk=hold.pk))
@@ -179,3 +190,22 @@ def _log_fields(hold: Hold, user) -> dict:
         "ends_at": hold.ends_at.isoformat() if hold.ends_at else None,
         "user": getattr(user, "username", None),
     }
+
+
+def _stopped_batches(hold: Hold) -> list[Batch]:
+    """The open batches a hold stops, on whose History it is written: its batch, the open
+    batches of its application, or every open batch."""
+    batches = Batch.objects.filter(status__in=OPEN_BATCH_STATUSES)
+    if hold.batch_id is not None:
+        batches = batches.filter(pk=hold.batch_id)
+    elif hold.application_id is not None:
+        batches = batches.filter(releases__application_id=hold.application_id)
+    return list(batches.distinct().order_by("pk"))
+
+
+def _scope(hold: Hold) -> str:
+    """What a hold covers, in names any reader follows: "prod api", "batch 3", "pre", "*"."""
+    parts = [hold.environment or "", hold.application.name if hold.application_id else ""]
+    if hold.batch_id is not None:
+        parts.append(f"batch {hold.batch_id}")
+    return " ".join(p for p in parts if p) or "*"

@@ -217,3 +217,20 @@ def test_the_active_holds_gauge_and_the_on_hold_rejections_are_scraped(holder_ap
 
     assert "\nreleasetrain_holds_active 2.0\n" in body
     assert rejected() == before + 1
+
+
+def test_a_hold_placed_and_lifted_is_in_the_history_of_the_batches_it_stops(executor):
+    from releases.services.holds import hold_lift, hold_place
+    from tests.helpers import ALL_PERMISSIONS, nov_batch, token_client
+
+    alice = UserFactory(username="alice", permissions=ALL_PERMISSIONS)
+    batch = nov_batch(alice)
+    placed = hold_place(user=alice, reason="incident", environment="prod", application="api").hold
+    hold_lift(hold_id=placed.pk, user=alice, note="fixed")
+
+    entries = token_client(alice).get(f"/api/v1/batches/{batch.pk}/history").json()["results"]
+
+    assert [(e["action"], e["message"], e["note"]) for e in entries[:2]] == [
+        ("hold_lifted", f"Lifted hold #{placed.pk}: prod api.", "fixed"),
+        ("hold_placed", f"Placed hold #{placed.pk}: prod api.", ""),
+    ]
