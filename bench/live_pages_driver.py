@@ -15,6 +15,7 @@ from datetime import timedelta
 
 
 def seed(sizes: list[int]) -> dict:
+    from django.conf import settings
     from django.contrib.auth import (
         BACKEND_SESSION_KEY,
         HASH_SESSION_KEY,
@@ -79,7 +80,7 @@ def seed(sizes: list[int]) -> dict:
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     middle = batches[sizes[1]] if len(sizes) > 1 else first

@@ -53,7 +53,7 @@ BASELINE = "c5811d9"  # main before issue 10
 DATABASE = os.environ.get("BENCH_ROLLOUT_DATABASE", "rt_bench_rollout")
 # The server of DATABASE_URL (as scripts/ensure-postgres exports it), without its database.
 SERVER = os.environ.get("BENCH_ROLLOUT_SERVER") or os.environ.get(
-    "DATABASE_URL", "postgres://postgres@127.0.0.1:5432"
+    "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
 ).rsplit("/", 1)[0].removesuffix("/")
 LOGS = Path(os.environ.get("BENCH_ROLLOUT_LOGS", "/tmp/rt-bench-rollout"))
 FINAL = ("succeeded", "failed", "cancelled")

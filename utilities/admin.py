@@ -1,5 +1,6 @@
 """Admin HTML helpers every app's admin uses: status badges, tags, links, read-only admins."""
 
+import functools
 from urllib.parse import urlencode
 
 from django.contrib.admin.utils import unquote
@@ -11,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.timezone import localtime
 from django.utils.translation import get_language
 
+from .compiled import CompiledQuery
 from .live import (
     live_context,
     live_etag,
@@ -101,6 +103,18 @@ class LiveAdminMixin:
     def get_queryset(self, request):
         return self.live_annotate(super().get_queryset(request))
 
+    @functools.cached_property
+    def _live_revision_of(self) -> CompiledQuery:
+        return CompiledQuery(
+            lambda pk: self.model._default_manager.filter(pk=pk)
+            .annotate(live_seen=self.live_revision())
+            .values_list("live_seen", flat=True)
+        )
+
+    def live_revision_of(self, pk: int) -> int | None:
+        """The revision of one object, None if it is gone: the change page's poll, compiled once."""
+        return next(iter(self._live_revision_of(pk)), None)
+
     def live_revisions(self, ids: list[int]) -> dict[int, int]:
         """The revision of each of these objects that exists: one query, nothing rendered."""
         rows = self.model._default_manager.filter(pk__in=ids).annotate(
@@ -156,16 +170,16 @@ class LiveAdminMixin:
         # The revision is read before any of the page's data: a change made while the page
         # renders is then sent by the first poll, never lost.
         pk = _pk(object_id)
-        revisions = self.live_revisions([pk]) if pk is not None else {}
+        revision = self.live_revision_of(pk) if pk is not None else None
         extra_context = dict(extra_context or {})
-        obj = self.get_object(request, pk) if pk in revisions else None
+        obj = self.get_object(request, pk) if revision is not None else None
         if obj is not None:
             extra_context.update(self.live_page_context(request, obj))
         response = super().change_view(request, object_id, form_url, extra_context)
         context = getattr(response, "context_data", None) or {}
         if obj is not None and "original" in context:
             url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_live", args=[pk])
-            etag = live_etag(self.live_scope(request, [pk]), [revisions[pk]])
+            etag = live_etag(self.live_scope(request, [pk]), [revision])
             context["live"] = live_context(url, etag)
         return response
 
@@ -173,7 +187,7 @@ class LiveAdminMixin:
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         pk = _pk(object_id)
-        revision = self.live_revisions([pk]).get(pk) if pk is not None else None
+        revision = self.live_revision_of(pk) if pk is not None else None
         if revision is None:
             raise Http404
         scope = self.live_scope(request, [pk])

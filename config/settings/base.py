@@ -90,16 +90,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# A permission is held globally (ModelBackend) or for one application (guardian's object
-# permissions). Nobody anonymous holds anything: guardian makes no anonymous user.
+# A permission is held globally (ModelBackend; ours reads a session's user and their permissions in
+# one query) or for one application (guardian's object permissions). Nobody anonymous holds
+# anything: guardian makes no anonymous user.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "utilities.auth.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None
 # A user's object grants are read once per request and kept on that request's user object
 # (applications/permissions.py reads them in one query), so a revoke counts from the next request.
 GUARDIAN_AUTO_PREFETCH = True
+
+# Django's database sessions, their read compiled once (utilities/sessions.py).
+SESSION_ENGINE = "utilities.sessions"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

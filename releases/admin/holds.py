@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from applications.choices import Environment
 from applications.models import Application
 from utilities.admin import ReadOnlyMixin, status_badge
+from utilities.compiled import CompiledQuery
 from utilities.errors import REFUSALS, refusal
 from utilities.live import (
     live_etag,
@@ -65,11 +66,16 @@ def hold_banner(user, holds) -> str:
     return live_region(BANNER_REGION, lines, tag="div", css_class="rt-holds")
 
 
+_ACTIVE_HOLDS = CompiledQuery(
+    lambda at: Hold.objects.active(at=at).order_by("pk").values_list("pk", flat=True)
+)
+
+
 def active_hold_ids() -> tuple[int, ...]:
     """The holds active now: one indexed query. They start, end and are lifted without any
     revision moving (a start or an end is only the clock passing), so a live page that shows
     holds counts them in its scope: when they change, the page's regions are sent again."""
-    return tuple(Hold.objects.active().order_by("pk").values_list("pk", flat=True))
+    return tuple(_ACTIVE_HOLDS(timezone.now()))
 
 
 class HeldPageMixin:

@@ -77,6 +77,8 @@ def test_a_304_poll_reads_its_revisions_and_the_active_holds_and_renders_nothing
         # The page's revisions, and the active holds (they change with the clock alone).
         revisions, holds = own_queries(sqls)
         assert "releases_hold" in holds and "releases_hold" not in revisions
+        # Besides them only the session, and the user with their permissions in one query.
+        assert len(sqls) == 4
     assert len(answers[small.pk][1]) == len(answers[large.pk][1])
 
 
