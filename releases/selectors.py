@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from builds.models import BuildImage
@@ -85,6 +86,15 @@ def _shown_deployments(release_id: int):
 
 
 _SHOWN_DEPLOYMENTS = CompiledQuery(_shown_deployments)
+# `holds_covering_releases` of one release: the holds of its application or batch (or of all).
+_HOLDS_COVERING = CompiledQuery(
+    lambda application_id, batch_id, at: (
+        holds_list()
+        .active(at=at)
+        .covering(application=application_id, batch=batch_id)
+        .order_by("starts_at", "pk")
+    )
+)
 
 
 def release_get(*, release_id: int) -> ReleaseApp:
@@ -100,7 +110,7 @@ def release_status(*, release_id: int, user) -> ReleaseStatusView:
     deployments, the holds covering it), whatever the history."""
     release = release_get(release_id=release_id)
     shown = _SHOWN_DEPLOYMENTS(release.pk)
-    covering = holds_covering_releases(releases=[release])[release.pk]
+    covering = _HOLDS_COVERING(release.application_id, release.batch_id, timezone.now())
     release.covering_holds = covering
     return ReleaseStatusView(
         release=release,

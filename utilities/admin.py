@@ -106,9 +106,11 @@ class LiveAdminMixin:
     @functools.cached_property
     def _live_revision_of(self) -> CompiledQuery:
         return CompiledQuery(
-            lambda pk: self.model._default_manager.filter(pk=pk)
-            .annotate(live_seen=self.live_revision())
-            .values_list("live_seen", flat=True)
+            lambda pk: (
+                self.model._default_manager.filter(pk=pk)
+                .annotate(live_seen=self.live_revision())
+                .values_list("live_seen", flat=True)
+            )
         )
 
     def live_revision_of(self, pk: int) -> int | None:

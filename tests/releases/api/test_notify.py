@@ -464,3 +464,18 @@ def test_a_conflicting_image_and_an_oversized_body_are_refused_in_chinese(drone,
     assert conflict.json()["detail"] == "org/shop 的构建 11 已记录 api 为 v2。"
     assert conflict.json()["fields"] == {"apps": ["api：此构建记录的是 v2，而不是 v3。"]}  # noqa: RUF001
     assert too_large.json()["detail"] == "请求体超过 1048576 字节。"
+
+
+def test_the_answer_written_out_equals_what_drfs_field_machinery_writes(open_release):
+    """The webhook's answer is serialised by hand for speed; it must say what the declared
+    fields would, new tags and all."""
+    from rest_framework import serializers
+
+    from builds.api.serializers import BuildNotifyResultSerializer
+
+    first, again = notify(11, {"api": "v2", "web": "w2"}), notify(11, {"api": "v2", "web": "w2"})
+    assert first.new_tags and again.duplicate
+
+    for result in (first, again):
+        serializer = BuildNotifyResultSerializer(result)
+        assert serializer.data == serializers.Serializer.to_representation(serializer, result)
