@@ -123,8 +123,9 @@ def deployed_sql(batch_id: int, environment: str, status: str) -> None:
             """INSERT INTO deployments_deployment (release_app_id, application_id, environment,
                  image_tag, config, status, job_name, job_namespace, error, created_at,
                  started_at, finished_at, cleanup_pending, claimed_by, attempts)
-               SELECT r.id, r.application_id, %(env)s, r.image_tag, '{}'::jsonb, %(status)s,
-                      'rt-probe-' || %(env)s || '-' || r.id, 'release-train-' || %(env)s, '',
+               SELECT r.id, r.application_id, %(env)s::varchar, r.image_tag, '{}'::jsonb,
+                      %(status)s, 'rt-probe-' || %(env)s::varchar || '-' || r.id,
+                      'release-train-' || %(env)s::varchar, '',
                       now(), now(), now(), false, '', 0
                FROM releases_releaseapp r WHERE r.batch_id = %(batch)s""",
             {"batch": batch_id, "env": environment, "status": status},

@@ -2,12 +2,12 @@
 in production), the bench's own database, and a URL conf that adds the floor views."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import database, env
 
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 DATABASES = {
-    "default": env.db("BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/rt_bench")
+    "default": database("BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/rt_bench")
 }
 ROOT_URLCONF = "bench.urls"
 DEPLOY_EXECUTOR = "local"

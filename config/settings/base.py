@@ -80,14 +80,28 @@ TEMPLATES = [
     },
 ]
 
+
+def database(var: str = "DATABASE_URL", default: str | None = None) -> dict:
+    """The database at the URL in `var`, with the options its engine needs here."""
+    config = env.db(var, default=default) if default else env.db(var)
+    options = config.setdefault("OPTIONS", {})
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # The demo's web workers and reconciler share one file: take the write lock when a
+        # transaction begins and wait for it, rather than failing with "database is locked".
+        options.update(
+            transaction_mode="IMMEDIATE", timeout=20, init_command="PRAGMA journal_mode=WAL;"
+        )
+    elif env.bool("DJANGO_DB_PREPARED_STATEMENTS", default=True):
+        # Parameters bound by the server, and a statement run 5 times on a connection prepared:
+        # planning the hot reads (a status's six-table join) costs PostgreSQL several times
+        # what running them does. Off (false) behind a pooler that cannot keep prepared
+        # statements (PgBouncer in transaction mode before 1.21).
+        options.update(server_side_binding=True, prepare_threshold=5)
+    return config
+
+
 # The embedded default keeps `make run` free of services; production and tests use PostgreSQL.
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The demo's web workers and reconciler share one file: take the write lock when a
-    # transaction begins and wait for it, rather than failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
-    )
+DATABASES = {"default": database(default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A permission is held globally (ModelBackend; ours reads a session's user and their permissions in

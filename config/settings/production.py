@@ -1,13 +1,13 @@
 """Production: every secret comes from the environment and nothing insecure has a default."""
 
 from .base import *  # noqa: F403
-from .base import env, logging_config
+from .base import database, env, logging_config
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 # Kubelet probes and Prometheus scrapes reach a pod by its IP (deploy/kubernetes sets POD_IP).
 if POD_IP := env("POD_IP", default=""):
     ALLOWED_HOSTS = [*ALLOWED_HOSTS, POD_IP]  # noqa: F405
-DATABASES = {"default": env.db("DATABASE_URL")}
+DATABASES = {"default": database()}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEPLOY_EXECUTOR = env("DEPLOY_EXECUTOR", default="kubernetes")

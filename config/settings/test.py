@@ -1,11 +1,9 @@
 """Tests run on PostgreSQL: the row locks and constraints under test are PostgreSQL's."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import database
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/releasetrain")
-}
+DATABASES = {"default": database(default="postgres://postgres@127.0.0.1:5432/releasetrain")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 BUILDS_WEBHOOK_SECRET = ""
 DEPLOY_EXECUTOR = "local"
