@@ -217,3 +217,43 @@ def test_a_permission_granted_meanwhile_renders_the_page_again(client, switcher,
 
     assert answer.status_code == 200
     assert rows(answer, batch) == {"api": ROW, "web": ROW}
+
+
+def test_the_one_statement_touch_writes_what_the_portable_code_writes(engineer, monkeypatch):
+    """PostgreSQL's `live_touch` is one statement; the demo's SQLite runs the same steps one by
+    one. The same touches leave the same revisions either way."""
+    from django.db import transaction
+
+    from live.models import ApplicationRevision, BatchRevision, ReleaseRevision
+    from live.revisions import live_touch
+
+    one, two = batch_of(3, engineer, 70), batch_of(2, engineer, 80)
+    releases = sorted(one.releases.values_list("pk", flat=True))
+    deployments = sorted(
+        Deployment.objects.filter(release_app__batch=two).values_list("pk", flat=True)
+    )
+    touches = [
+        {"release_ids": releases[:2]},
+        {"deployment_ids": deployments},
+        {"batch_ids": [two.pk]},
+        {"application_ids": [one.releases.first().application_id]},
+        {"release_ids": releases[1:], "batch_ids": [one.pk], "deployment_ids": deployments[:1]},
+    ]
+
+    def touched():
+        for touch in touches:
+            live_touch(**touch)
+        return [
+            sorted(BatchRevision.objects.values_list("batch_id", "revision", "whole")),
+            sorted(ApplicationRevision.objects.values_list("application_id", "revision")),
+            sorted(ReleaseRevision.objects.values_list("release_id", "batch_id", "revision")),
+        ]
+
+    before = touched()  # a history to start from: rows exist, and are bumped
+    with transaction.atomic():
+        in_one_statement = touched()
+        transaction.set_rollback(True)
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    step_by_step = touched()
+
+    assert in_one_statement == step_by_step != before

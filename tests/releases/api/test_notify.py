@@ -387,7 +387,7 @@ def test_notify_build_command_refuses_unknown_apps_when_registration_is_off(open
     assert not Build.objects.filter(number=12).exists()
 
 
-def test_a_one_app_notification_takes_eleven_statements_whatever_the_history(drone, open_release):
+def test_a_one_app_notification_takes_eight_statements_whatever_the_history(drone, open_release):
     def statements(number: int) -> int:
         with CaptureQueriesContext(connection) as queries:
             assert post(drone, payload(number, apps={"api": f"v{number}"})).status_code == 201
@@ -400,8 +400,8 @@ def test_a_one_app_notification_takes_eleven_statements_whatever_the_history(dro
 
     # The token with its user and permissions; the transaction (a savepoint pair here): the
     # build, its apps locked, its images, one statement detecting the new tags, and the live
-    # pages' revisions of the apps and releases it changed (four fixed statements).
-    assert first == statements(42) == 11
+    # pages' revisions of the batches, releases and apps it changed (one statement).
+    assert first == statements(42) == 8
     assert ReleaseApp.objects.filter(latest_image_tag="v42").count() == 2
 
 
