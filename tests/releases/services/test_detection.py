@@ -290,3 +290,56 @@ def test_statement_count_does_not_grow_with_apps_or_history(user):
     # apps' revisions, stamps the releases); 7 includes the savepoint pair the test's own
     # transaction adds.
     assert counts == {1: 7, 10: 7, 200: 7}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_one_statement_detection_answers_as_the_portable_one(user, monkeypatch, seed):
+    """PostgreSQL detects new tags in one statement; the demo's SQLite runs the same rule in ORM
+    steps. The same deliveries (out of order, failed, re-sent, across a repo move) give the same
+    new tags and leave every release at the same latest build either way."""
+    import random
+
+    from django.db import transaction
+
+    from releases.services import detection
+
+    notify(1, {"api": "v1", "web": "w1", "job": "j1"}, repo="org/old")
+    for name, apps in (("one", ("api", "web")), ("two", ("api", "job")), ("three", ("web",))):
+        _batch(user, name, apps)
+    cancel_batch(batch_id=_batch(user, "closed", ("api",)).pk, user=user)
+    rng = random.Random(seed)
+    deliveries = [
+        (repo, number, rng.choice(["success", "success", "failure"]), apps)
+        for repo in ("org/old", "org/new")
+        for number in range(2, 9)
+        for apps in [{a: f"{a[0]}{repo[4]}{number}" for a in rng.sample(["api", "web", "job"], 2)}]
+    ]
+    rng.shuffle(deliveries)
+    deliveries += rng.sample(deliveries, 4)  # re-sent
+
+    def run() -> tuple[list, list]:
+        answers = [
+            [(t.app, t.image_tag, sorted(t.release_ids)) for t in notify(n, a, s, repo=r).new_tags]
+            for r, n, s, a in deliveries
+        ]
+        releases = list(
+            ReleaseApp.objects.order_by("pk").values_list(
+                "pk", "latest_image_tag", "latest_build__repo", "latest_build__number"
+            )
+        )
+        return answers, releases
+
+    before = transaction.savepoint()  # not an atomic block: the ingest's own is durable
+    in_one_statement = run()
+    transaction.savepoint_rollback(before)
+    monkeypatch.setattr(
+        detection,
+        "new_tags_detect",
+        lambda *, build, application_ids: detection._new_tags_detect_portable(
+            build=build, application_ids=sorted(application_ids)
+        ),
+    )
+    step_by_step = run()
+
+    assert in_one_statement == step_by_step
+    assert any(in_one_statement[0])  # some delivery did detect new tags
