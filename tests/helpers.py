@@ -164,3 +164,16 @@ def deployment_mark_running(*, deployment_id: int, job_name: str, job_namespace:
             deployment.save(update_fields=["job_name", "job_namespace", "status", "started_at"])
             live_touch(deployment_ids=[deployment.pk])
     return deployment.status
+
+
+def group_member(group: str, codename: str, *permissions: str):
+    """A user holding `permissions` of their own and, through `group`, `codename`: (user, group)."""
+    from django.contrib.auth.models import Group, Permission
+
+    from tests.factories import UserFactory
+
+    found = Group.objects.create(name=group)
+    found.permissions.add(Permission.objects.get(codename=codename))
+    user = UserFactory(permissions=list(permissions))
+    user.groups.add(found)
+    return user, found

@@ -1,7 +1,7 @@
 """Who may call what: tokens (Bearer and Token), sessions, and the permission of each endpoint."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from releases.services import create_batch, start_pre_deploy
 from releases.services.batches import AppChoice
 from tests.factories import UserFactory
-from tests.helpers import ALL_PERMISSIONS, notify, run_stage, token_client
+from tests.helpers import ALL_PERMISSIONS, group_member, notify, run_stage, token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -154,10 +154,7 @@ def test_an_inactive_users_token_is_refused(world):
 
 
 def test_a_group_permission_counts_and_is_read_with_the_token_in_one_query(world):
-    group = Group.objects.create(name="viewers")
-    group.permissions.add(Permission.objects.get(codename="view_batch"))
-    user = UserFactory()
-    user.groups.add(group)
+    user, _ = group_member("viewers", "view_batch")
     client = token_client(user)
 
     with CaptureQueriesContext(connection) as queries:
@@ -192,10 +189,7 @@ def test_a_revoked_permission_is_refused_by_the_very_next_request(world):
 
 
 def test_leaving_a_group_revokes_its_permissions_at_the_very_next_request(world):
-    group = Group.objects.create(name="engineers")
-    group.permissions.add(Permission.objects.get(codename="notify_build"))
-    user = UserFactory()
-    user.groups.add(group)
+    user, group = group_member("engineers", "notify_build")
     client = token_client(user)
     notify_body = {"build_number": 7, "build_status": "success", "apps": []}
     assert client.post("/api/v1/builds/notify", notify_body).status_code == 201

@@ -4,14 +4,14 @@ query (utilities/auth.py, utilities/sessions.py); nothing kept from one request 
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import UserFactory
-from tests.helpers import notify
+from tests.helpers import group_member, notify
 
 pytestmark = pytest.mark.django_db
 
@@ -30,10 +30,7 @@ def signed_in(client):
 
 
 def test_the_session_then_the_user_with_their_own_and_group_permissions_in_one_query(signed_in):
-    group = Group.objects.create(name="viewers")
-    group.permissions.add(Permission.objects.get(codename="view_batch"))
-    user = UserFactory(permissions=["releases.view_releaseapp"])
-    user.groups.add(group)
+    user, _ = group_member("viewers", "view_batch", "releases.view_releaseapp")
     client = signed_in(user)
 
     with CaptureQueriesContext(connection) as queries:
@@ -55,10 +52,7 @@ def test_a_revoked_permission_is_refused_by_the_very_next_request(signed_in):
 
 
 def test_leaving_a_group_revokes_its_permissions_at_the_very_next_request(signed_in):
-    group = Group.objects.create(name="viewers")
-    group.permissions.add(Permission.objects.get(codename="view_batch"))
-    user = UserFactory()
-    user.groups.add(group)
+    user, group = group_member("viewers", "view_batch")
     client = signed_in(user)
     assert client.get(BATCHES).status_code == 200
 
